@@ -1,0 +1,1 @@
+"""Background work on RQ: the worker, the scheduler and the jobs they run."""
