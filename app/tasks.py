@@ -40,6 +40,29 @@ JOBS: dict[str, JobSpec] = {
         retry_intervals=(10, 30, 60),
         description="Send one outbox message (idempotent: a sent message is never sent again)",
     ),
+    "workers.jobs.alerts.fan_out_new_listing": JobSpec(
+        queue="notifications",
+        job_timeout=300,
+        retry_intervals=(30, 120),
+        description="Alert matching subscribers about a lot's first publication (idempotent per user, lot, event)",
+    ),
+    "workers.jobs.alerts.fan_out_price_drop": JobSpec(
+        queue="notifications",
+        job_timeout=300,
+        retry_intervals=(30, 120),
+        description="Alert matching subscribers about a price drop (idempotent per user, lot, event)",
+    ),
+    "workers.jobs.images.process_lot_image": JobSpec(
+        queue="images",
+        job_timeout=120,
+        retry_intervals=(10, 60),
+        description="Produce the thumbnail/medium/large/hero variants of one lot image (idempotent)",
+    ),
+    "workers.jobs.scraper.run_scrape": JobSpec(
+        queue="scraper",
+        job_timeout=900,
+        description="Read the competitor's deals and store scraped offers (not retried: a run is logged once)",
+    ),
 }
 
 
