@@ -1,0 +1,162 @@
+"""Demo data for development (``flask demo load``; ``make run`` loads it into an empty database).
+
+Lots come from ``app/demo_data/lots.json`` (real 2024–2026 makes, models, trims, MSRPs, discounts and lease
+program figures); each lease payment is computed with the shared calculator from the lot's own program, so
+the numbers are consistent. People are synthetic (``example.com`` addresses, 555-01xx phones, SSNs in the
+never-issued 9xx range). One staff account per role gets a generated password, printed once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from flask import current_app
+from PIL import Image, ImageDraw
+
+from app.models import Lot, User
+from app.models.base import utcnow
+from app.models.lot import FinanceTerms, LeaseProvenance, LeaseTerms, LotImage
+from app.services.calculator import LeaseInputs, lease_quote
+from app.services.passwords import hash_password
+from app.services.slugs import lot_slug_base, resolve_collision
+
+DEMO_LOTS_FILE = Path(__file__).resolve().parent.parent / "demo_data" / "lots.json"
+DEMO_DESCRIPTION = (
+    "{title} in {color} over {interior}. Offered at a negotiated fleet price with no dealer add-ons: the "
+    "price you see is the vehicle price before taxes and government fees. Lease and finance terms follow the "
+    "lender's current program and are subject to credit approval."
+)
+STAFF = (("admin", "admin@cargwin.example"), ("editor", "editor@cargwin.example"), ("finance_manager", "finance@cargwin.example"))
+CUSTOMERS = (
+    ("Maria Lopez", "maria.lopez@example.com", 742, "W2", "(949) 555-0101"),
+    ("James Carter", "james.carter@example.com", 688, "1099", "(714) 555-0102"),
+    ("Olga Petrova", "olga.petrova@example.com", 705, "self", "(310) 555-0103"),
+    ("Daniel Kim", "daniel.kim@example.com", 655, "W2", "(626) 555-0104"),
+)
+
+
+@dataclass
+class DemoResult:
+    lots: int = 0
+    customers: int = 0
+    applications: int = 0
+    reservations: int = 0
+    staff: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def database_is_empty() -> bool:
+    return Lot.objects.count() == 0 and User.objects.count() == 0
+
+
+def load_demo_data(*, only_if_empty: bool = False) -> DemoResult | None:
+    if only_if_empty and not database_is_empty():
+        return None
+    result = DemoResult()
+    result.lots = _load_lots()
+    for role, email in STAFF:
+        if User.objects(email=email).first():
+            continue
+        password = secrets.token_urlsafe(12)
+        User(email=email, name=role.replace("_", " ").title(), role=role, password_hash=hash_password(password)).save()
+        result.staff.append((email, role, password))
+    for index, (name, email, score, employment, phone) in enumerate(CUSTOMERS):
+        if User.objects(email=email).first():
+            continue
+        user = User(
+            email=email,
+            name=name,
+            role="user",
+            password_hash=hash_password("demo-customer-pass"),
+            credit_score=score,
+            employment_type=employment,
+            annual_income=Decimal(60000 + 15000 * index),
+            phone=phone,
+            address=f"{100 + index} Demo Street, Irvine, CA 92606",
+            current_address=f"{100 + index} Demo Street, Irvine, CA 92606",
+            residence_duration_months=24 + index,
+        )
+        user.set_sensitive("ssn", f"900-{10 + index:02d}-{1000 + index:04d}")
+        user.profile_completed = user.compute_profile_completed()
+        user.save()
+        result.customers += 1
+    return result
+
+
+def _load_lots() -> int:
+    rows = json.loads(DEMO_LOTS_FILE.read_text())
+    now = utcnow()
+    created = 0
+    for index, row in enumerate(rows):
+        base = lot_slug_base(row["year"], row["make"], row["model"], row["trim"])
+        if Lot.objects(slug=base).first():
+            continue
+        msrp, discount = Decimal(row["msrp"]), Decimal(row["discount"])
+        quote = lease_quote(
+            LeaseInputs(
+                msrp=msrp,
+                selling_price=msrp - discount,
+                residual_percent=Decimal(row["residual_percent"]),
+                money_factor=Decimal(row["money_factor"]),
+                term_months=36,
+                tax_rate_percent=Decimal("7.25"),
+                acquisition_fee=Decimal(row["acquisition_fee"]),
+            )
+        )
+        monthly = quote.total_monthly.to_integral_value()
+        title = f"{row['year']} {row['make']} {row['model']} {row['trim']}"
+        slug = resolve_collision(base, None, lambda s: Lot.objects(slug=s).first() is not None)
+        lot = Lot(
+            make=row["make"],
+            model=row["model"],
+            year=row["year"],
+            trim=row["trim"],
+            exterior_color=row["exterior_color"],
+            interior_color=row["interior_color"],
+            description=DEMO_DESCRIPTION.format(title=title, color=row["exterior_color"], interior=row["interior_color"]),
+            msrp=msrp,
+            discount=discount,
+            dealer_addons=Decimal(1500 + 250 * (index % 8)),
+            fees_hint=Decimal(1800 + 200 * (index % 6)),
+            lease=LeaseTerms(
+                monthly=monthly, due_at_signing=monthly + Decimal(2999), term_months=36, miles_per_year=10000, incentives=Decimal(0)
+            ),
+            finance=FinanceTerms(apr=Decimal("4.9"), term_months=60, down_payment=Decimal(3000)),
+            lease_provenance=LeaseProvenance(
+                lessor="Demo captive lender",
+                program_month=now.strftime("%Y-%m"),
+                residual_percent=Decimal(row["residual_percent"]),
+                money_factor=Decimal(row["money_factor"]),
+                acquisition_fee=Decimal(row["acquisition_fee"]),
+            ),
+            is_weekly_drop=index % 7 == 0,
+            images=[_placeholder_image(slug, title, index)],
+            status="published",
+            published_at=now - timedelta(hours=index),
+            offer_ends_at=now + timedelta(days=25),
+            slug=slug,
+            announced_fleet=msrp - discount,
+            announced_monthly=monthly,
+        )
+        lot.save()
+        created += 1
+    return created
+
+
+def _placeholder_image(slug: str, title: str, index: int) -> LotImage:
+    """A generated JPEG with the car's title, so demo lots have a real, publishable image."""
+    palette = ((32, 64, 128), (120, 30, 40), (30, 100, 60), (90, 90, 90), (150, 110, 20))
+    image = Image.new("RGB", (1600, 900), palette[index % len(palette)])
+    ImageDraw.Draw(image).text((60, 420), title, fill=(255, 255, 255), font_size=64)
+    image_id = secrets.token_hex(8)
+    relative = f"images/original/{image_id}.jpg"
+    target = Path(current_app.config["UPLOAD_DIR"]) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, "JPEG", quality=85)
+    return LotImage(
+        image_id=image_id, original=relative, alt=title, width=1600, height=900, is_hero=True, processing_status="pending"
+    )
