@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import BASE_DIR, load_settings
 from app.logging_setup import configure_logging, init_request_logging
+from app.metrics import init_metrics
 
 __version__ = "1.0.0"
 
@@ -77,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_services(app)
     register_extensions(app)
     init_request_logging(app)
+    init_metrics(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
