@@ -53,7 +53,10 @@ class CargwinJSONProvider(DefaultJSONProvider):
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides settings (tests pass their own)."""
     settings = load_settings(config)
-    app = Flask(__name__, template_folder=str(BASE_DIR / "templates"), static_folder="static")
+    # /static/ belongs to the React build behind nginx; the app's own files live under /app-static/.
+    app = Flask(
+        __name__, template_folder=str(BASE_DIR / "templates"), static_folder="static", static_url_path="/app-static"
+    )
     app.json_provider_class = CargwinJSONProvider
     app.json = CargwinJSONProvider(app)
     app.config.update(settings)

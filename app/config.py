@@ -71,7 +71,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STAFF_SESSION_IDLE_MINUTES", 30, int, doc="Back-office idle timeout"),
     Setting("STAFF_SESSION_MAX_HOURS", 12, int, doc="Back-office absolute session lifetime"),
     Setting(
-        "PLACEHOLDER_IMAGE_URL", "/static/img/placeholder-car.svg", doc="Gallery image for lots with none"
+        "PLACEHOLDER_IMAGE_URL", "/app-static/img/placeholder-car.svg", doc="Gallery image for lots with none"
     ),
     Setting("MAIL_FROM", "Cargwin <deals@cargwin.com>", doc="From address of e-mails"),
     Setting("MAIL_REPLY_TO", "support@cargwin.com", doc="Reply-To address of e-mails"),
