@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
+from bson.decimal128 import Decimal128
 from bson.errors import InvalidId
 from mongoengine import DateTimeField, Document
 from mongoengine.fields import Decimal128Field
@@ -44,6 +45,8 @@ def parse_object_id(value: Any) -> ObjectId | None:
 def _to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
+    if isinstance(value, Decimal128):  # queryset updates hand fields the converted value
+        return value.to_decimal()
     if isinstance(value, bool):
         raise TypeError("a boolean is not an amount")
     if isinstance(value, float):
