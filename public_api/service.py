@@ -6,16 +6,30 @@ from flask import Response, current_app, jsonify
 
 from app.models.base import utcnow
 from app.services.health import readiness
-from public_api import api_blueprint
+from public_api.routing import api_route
+from public_api.schemas import Health, Message
 
 
-@api_blueprint.get("")
-@api_blueprint.get("/")
-def hello() -> Response:
+# Probes are never rate limited: readiness must answer 503, not fail, while Redis is down.
+@api_route("", summary="Hello", tags=["Service"], response=Message, documented=False, limits=())
+def hello_bare() -> Response:
     return jsonify({"message": "Hello World"})
 
 
-@api_blueprint.get("/health")
+@api_route("/", summary="Hello", tags=["Service"], response=Message, limits=())
+def hello() -> Response:
+    """Answers ``{"message": "Hello World"}`` (also at ``/api``)."""
+    return jsonify({"message": "Hello World"})
+
+
+@api_route(
+    "/health",
+    summary="Readiness",
+    tags=["Service"],
+    response=Health,
+    errors={503: "Service unavailable"},
+    limits=(),
+)
 def health() -> Response | tuple[Response, int]:
     """Readiness: the database and Redis answer. 503 names what failed, never the error text."""
     checks = readiness()

@@ -4,6 +4,12 @@ Lots come from ``app/demo_data/lots.json`` (real 2024–2026 makes, models, trim
 program figures); each lease payment is computed with the shared calculator from the lot's own program, so
 the numbers are consistent. People are synthetic (``example.com`` addresses, 555-01xx phones, SSNs in the
 never-issued 9xx range). One staff account per role gets a generated password, printed once.
+
+Each new demo customer also gets some history, created through the customer services (so snapshots, audit
+entries and outbox messages are the real ones): applications that are pending, contacted, approved (ready
+for pickup) and rejected, and reservations that are active, expired, cancelled and converted. The
+finance-manager steps (contacted, approved, rejected) are written directly, as the back office would
+leave them.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from pathlib import Path
 from flask import current_app
 from PIL import Image, ImageDraw
 
-from app.models import Lot, User
+from app.models import Application, Lot, User
+from app.models.application import ApprovalDetails, StatusChange
 from app.models.base import utcnow
 from app.models.lot import FinanceTerms, LeaseProvenance, LeaseTerms, LotImage
-from app.services.calculator import LeaseInputs, lease_quote
+from app.services.calculator import LeaseInputs, amortized_payment, lease_quote
+from app.services.images import PROCESS_JOB
 from app.services.passwords import hash_password
 from app.services.slugs import lot_slug_base, resolve_collision
+from app.tasks import enqueue
 
 DEMO_LOTS_FILE = Path(__file__).resolve().parent.parent / "demo_data" / "lots.json"
 DEMO_DESCRIPTION = (
@@ -31,7 +40,11 @@ DEMO_DESCRIPTION = (
     "price you see is the vehicle price before taxes and government fees. Lease and finance terms follow the "
     "lender's current program and are subject to credit approval."
 )
-STAFF = (("admin", "admin@cargwin.example"), ("editor", "editor@cargwin.example"), ("finance_manager", "finance@cargwin.example"))
+STAFF = (
+    ("admin", "admin@cargwin.example"),
+    ("editor", "editor@cargwin.example"),
+    ("finance_manager", "finance@cargwin.example"),
+)
 CUSTOMERS = (
     ("Maria Lopez", "maria.lopez@example.com", 742, "W2", "(949) 555-0101"),
     ("James Carter", "james.carter@example.com", 688, "1099", "(714) 555-0102"),
@@ -62,8 +75,11 @@ def load_demo_data(*, only_if_empty: bool = False) -> DemoResult | None:
         if User.objects(email=email).first():
             continue
         password = secrets.token_urlsafe(12)
-        User(email=email, name=role.replace("_", " ").title(), role=role, password_hash=hash_password(password)).save()
+        User(
+            email=email, name=role.replace("_", " ").title(), role=role, password_hash=hash_password(password)
+        ).save()
         result.staff.append((email, role, password))
+    new_customers: list[User] = []
     for index, (name, email, score, employment, phone) in enumerate(CUSTOMERS):
         if User.objects(email=email).first():
             continue
@@ -83,8 +99,96 @@ def load_demo_data(*, only_if_empty: bool = False) -> DemoResult | None:
         user.set_sensitive("ssn", f"900-{10 + index:02d}-{1000 + index:04d}")
         user.profile_completed = user.compute_profile_completed()
         user.save()
+        new_customers.append(user)
         result.customers += 1
+    _load_customer_activity(new_customers, result)
     return result
+
+
+# Per demo customer: (application lot index, application status), (reservation lot index, reservation outcome).
+ACTIVITY = (
+    ((0, "pending"), (1, "active")),
+    ((2, "contacted"), (3, "expired")),
+    ((4, "approved"), (5, "cancelled")),
+    ((6, "rejected"), (7, "converted")),
+)
+
+
+def _load_customer_activity(customers: list[User], result: DemoResult) -> None:
+    """Applications and reservations in various states for the new demo customers."""
+    from app.services import applications, reservations
+
+    lots = catalog_lots()
+    if len(lots) < 8:
+        return
+    staff = User.objects(role="finance_manager").first()
+    for user, ((app_lot, app_status), (res_lot, res_outcome)) in zip(customers, ACTIVITY, strict=False):
+        application = applications.create_from_lot(user, lots[app_lot].slug)
+        _review(application, app_status, staff)
+        result.applications += 1
+        reservation = reservations.create(user, lots[res_lot].slug)
+        result.reservations += 1
+        if res_outcome == "expired":
+            reservation.update(set__expires_at=utcnow() - timedelta(hours=1))
+            reservations.expire_due()
+        elif res_outcome == "cancelled":
+            reservations.cancel(reservation.pk, user)
+        elif res_outcome == "converted":
+            reservations.convert(reservation.pk, user)
+            result.applications += 1
+    # One more live hold, on a lot someone else already reserved, so the dashboard shows a busy car.
+    if customers:
+        reservations.create(customers[-1], lots[1].slug)
+        result.reservations += 1
+
+
+def catalog_lots() -> list[Lot]:
+    """The public demo lots, newest first (the order the site shows them in)."""
+    from app.services import catalog
+
+    return catalog.public_lots()
+
+
+def _review(application: Application, status: str, staff: User | None) -> None:
+    """Leave an application in ``status`` the way the finance manager's actions would (demo only)."""
+    if status == "pending":
+        return
+    now = utcnow()
+    history = [
+        StatusChange(from_status="pending", to_status="contacted", at=now, by_id=staff.pk if staff else None)
+    ]
+    fields: dict = {"set__contacted_at": now}
+    if status == "approved":
+        history.append(
+            StatusChange(
+                from_status="contacted", to_status="approved", at=now, by_id=staff.pk if staff else None
+            )
+        )
+        fleet = Decimal(application.lot_data.fleet_price)
+        fields.update(
+            set__pickup_status="ready_for_pickup",
+            set__admin_notes="Approved at the advertised terms. Pick a pickup time on your dashboard.",
+            set__approval_details=ApprovalDetails(
+                apr=Decimal("4.9"),
+                loan_term=60,
+                down_payment=Decimal(3000),
+                monthly_payment=amortized_payment(fleet - 3000, Decimal("4.9"), 60),
+                approved_by_id=staff.pk if staff else None,
+                approved_by_email=staff.email if staff else None,
+            ),
+        )
+    elif status == "rejected":
+        history.append(
+            StatusChange(
+                from_status="contacted",
+                to_status="rejected",
+                at=now,
+                by_id=staff.pk if staff else None,
+                reason_code="debt_to_income",
+            )
+        )
+        fields.update(set__rejection_reason_code="debt_to_income", set__is_open=False)
+    application.update(set__status=status, push_all__status_history=history, set__updated_at=now, **fields)
 
 
 def _load_lots() -> int:
@@ -117,13 +221,19 @@ def _load_lots() -> int:
             trim=row["trim"],
             exterior_color=row["exterior_color"],
             interior_color=row["interior_color"],
-            description=DEMO_DESCRIPTION.format(title=title, color=row["exterior_color"], interior=row["interior_color"]),
+            description=DEMO_DESCRIPTION.format(
+                title=title, color=row["exterior_color"], interior=row["interior_color"]
+            ),
             msrp=msrp,
             discount=discount,
             dealer_addons=Decimal(1500 + 250 * (index % 8)),
             fees_hint=Decimal(1800 + 200 * (index % 6)),
             lease=LeaseTerms(
-                monthly=monthly, due_at_signing=monthly + Decimal(2999), term_months=36, miles_per_year=10000, incentives=Decimal(0)
+                monthly=monthly,
+                due_at_signing=monthly + Decimal(2999),
+                term_months=36,
+                miles_per_year=10000,
+                incentives=Decimal(0),
             ),
             finance=FinanceTerms(apr=Decimal("4.9"), term_months=60, down_payment=Decimal(3000)),
             lease_provenance=LeaseProvenance(
@@ -144,6 +254,10 @@ def _load_lots() -> int:
         )
         lot.save()
         created += 1
+        # The worker turns the generated picture into its thumbnail/medium/large/hero variants, as it does
+        # for every upload; until then the API shows the original.
+        for image in lot.images:
+            enqueue(PROCESS_JOB, str(lot.pk), image.image_id, job_id=f"lot-image-{image.image_id}")
     return created
 
 
@@ -158,5 +272,11 @@ def _placeholder_image(slug: str, title: str, index: int) -> LotImage:
     target.parent.mkdir(parents=True, exist_ok=True)
     image.save(target, "JPEG", quality=85)
     return LotImage(
-        image_id=image_id, original=relative, alt=title, width=1600, height=900, is_hero=True, processing_status="pending"
+        image_id=image_id,
+        original=relative,
+        alt=title,
+        width=1600,
+        height=900,
+        is_hero=True,
+        processing_status="pending",
     )
