@@ -25,7 +25,9 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def has_role(roles: Iterable[str]) -> bool:
-    return bool(current_user.is_authenticated and current_user.is_active and current_user.role in tuple(roles))
+    return bool(
+        current_user.is_authenticated and current_user.is_active and current_user.role in tuple(roles)
+    )
 
 
 class SecuredViewMixin:

@@ -1,10 +1,13 @@
-"""The back-office landing page."""
+"""The back-office landing page: key numbers and charts for the signed-in role (no CDN: Chart.js is
+served from ``app/static/vendor``)."""
 
 from __future__ import annotations
 
 from flask_admin import AdminIndexView, expose
+from flask_login import current_user
 
 from admin.security import SecuredViewMixin
+from app.services import dashboard
 
 
 class DashboardView(SecuredViewMixin, AdminIndexView):
@@ -12,4 +15,5 @@ class DashboardView(SecuredViewMixin, AdminIndexView):
 
     @expose("/")
     def index(self) -> str:
-        return self.render("admin/dashboard.html")
+        data = dashboard.build(current_user.role)
+        return self.render("admin/dashboard.html", numbers=data.numbers, charts=data.charts)

@@ -123,6 +123,7 @@ class User(SensitiveFieldsMixin, UserMixin, TimestampedDocument):
     mfa_secret_encrypted = StringField()
     mfa_enrolled_at = DateTimeField()
     mfa_recovery_code_hashes = ListField(StringField())
+    mfa_last_totp_step = IntField()  # the last accepted TOTP time step: a code is never accepted twice
     failed_login_count = IntField(default=0)
     locked_until = DateTimeField()
     session_generation = IntField(default=0)

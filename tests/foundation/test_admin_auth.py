@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 
 from app.models import AuditLog, User
+from app.models.base import utcnow
+from app.services import staff_auth
 from tests.factories import DEFAULT_PASSWORD, make_user
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -18,12 +21,44 @@ def csrf_from(html: str) -> str:
     return match.group(1) or match.group(2)
 
 
+def enrol_mfa(user) -> str:
+    """Give a staff account a TOTP secret (as if it had enrolled) and return the secret."""
+    from app.pii import get_cipher
+    from app.services.staff_auth import SECRET_PURPOSE
+
+    secret = pyotp.random_base32()
+    User.objects(pk=user.pk).update_one(
+        set__mfa_secret_encrypted=get_cipher().encrypt(secret, SECRET_PURPOSE), set__mfa_enrolled_at=utcnow()
+    )
+    return secret
+
+
 def sign_in(client, email, password=DEFAULT_PASSWORD, next_url=None):
+    """The two-step staff sign-in: password, then a TOTP code. Staff accounts are enrolled first when needed.
+
+    Returns the response of the last step (the password step's when it is refused)."""
+    user = User.objects.by_email(email)
+    secret = None
+    if user is not None and user.role != "user":
+        if not user.mfa_enrolled_at:
+            secret = enrol_mfa(user)
+        else:
+            secret = staff_auth.secret_of(user)
+        # Each test signs in from scratch: forget the last accepted step so a repeated sign-in within one
+        # 30-second window is not refused as a replay (replay refusal has its own test).
+        User.objects(pk=user.pk).update_one(unset__mfa_last_totp_step=True)
     page = client.get("/admin/login" + (f"?next={next_url}" if next_url else ""))
     data = {"email": email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))}
     if next_url:
         data["next"] = next_url
-    return client.post("/admin/login", data=data)
+    response = client.post("/admin/login", data=data)
+    if response.status_code != 302 or not response.headers["Location"].startswith("/admin/login/verify"):
+        return response
+    page = client.get("/admin/login/verify")
+    code = staff_auth.totp_code(secret, utcnow())
+    return client.post(
+        "/admin/login/verify", data={"code": code, "csrf_token": csrf_from(page.get_data(as_text=True))}
+    )
 
 
 def test_anonymous_visitors_are_sent_to_the_login_page(client):
@@ -53,7 +88,9 @@ def test_a_customer_account_cannot_enter(client):
 
 def test_wrong_password_and_inactive_staff_are_refused(client):
     staff = make_user(role="editor")
-    assert "cannot use the back office" in sign_in(client, staff.email, "wrong-password-123").get_data(as_text=True)
+    assert "cannot use the back office" in sign_in(client, staff.email, "wrong-password-123").get_data(
+        as_text=True
+    )
     inactive = make_user(role="admin", is_active=False)
     assert "cannot use the back office" in sign_in(client, inactive.email).get_data(as_text=True)
     assert AuditLog.objects(action="login_failed").count() == 2

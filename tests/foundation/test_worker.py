@@ -39,8 +39,12 @@ def test_delivering_twice_does_not_send_twice(app):
     from app.services.notifications import deliver, queue_message
 
     first = queue_message(
-        channel="email", recipient="a@example.com", template="test_message", idempotency_key="k-1",
-        payload={"requested_by": "x", "channel": "email"}, send=False,
+        channel="email",
+        recipient="a@example.com",
+        template="test_message",
+        idempotency_key="k-1",
+        payload={"requested_by": "x", "channel": "email"},
+        send=False,
     )
     again = queue_message(
         channel="email", recipient="a@example.com", template="test_message", idempotency_key="k-1", send=False
