@@ -63,6 +63,52 @@ JOBS: dict[str, JobSpec] = {
         job_timeout=900,
         description="Read the competitor's deals and store scraped offers (not retried: a run is logged once)",
     ),
+    # Periodic jobs (workers/scheduler.py). Not retried: each runs again at its next slot anyway.
+    "workers.jobs.notifications.sweep_outbox": JobSpec(
+        queue="maintenance",
+        job_timeout=300,
+        description="Re-enqueue outbox messages stuck in queued/sending; finish interrupted alert fan-outs",
+    ),
+    "workers.jobs.periodic.promote_scheduled_lots": JobSpec(
+        queue="maintenance",
+        job_timeout=120,
+        description="Publish scheduled lots whose publish_at has passed",
+    ),
+    "workers.jobs.periodic.archive_expired_offers": JobSpec(
+        queue="maintenance",
+        job_timeout=120,
+        description="Archive published lots whose offer_ends_at has passed",
+    ),
+    "workers.jobs.periodic.expire_reservations": JobSpec(
+        queue="maintenance",
+        job_timeout=120,
+        description="Expire 48-hour reservations and tell the customers",
+    ),
+    "workers.jobs.periodic.purge_expired_tokens": JobSpec(
+        queue="maintenance",
+        job_timeout=120,
+        description="Delete expired preview and magic-link tokens",
+    ),
+    "workers.jobs.periodic.purge_job_records": JobSpec(
+        queue="maintenance",
+        job_timeout=300,
+        description="Clean RQ registries, old scraper runs and alert counters",
+    ),
+    "workers.jobs.periodic.retention_purge": JobSpec(
+        queue="maintenance",
+        job_timeout=1800,
+        description="Apply the data-retention table (business rules §15.1)",
+    ),
+    "workers.jobs.periodic.pii_reveal_anomaly_check": JobSpec(
+        queue="maintenance",
+        job_timeout=120,
+        description="Alert admins about staff revealing > 20 values an hour",
+    ),
+    "workers.jobs.scraper.start_scheduled_scrape": JobSpec(
+        queue="scraper",
+        job_timeout=60,
+        description="Queue a scheduled competitor scraper run",
+    ),
 }
 
 
@@ -77,7 +123,11 @@ def enqueue(path: str, *args: Any, job_id: str | None = None, **kwargs: Any) -> 
     spec = JOBS.get(path)
     if spec is None:
         raise KeyError(f"job {path!r} is not declared in app.tasks.JOBS")
-    retry = Retry(max=len(spec.retry_intervals), interval=list(spec.retry_intervals)) if spec.retry_intervals else None
+    retry = (
+        Retry(max=len(spec.retry_intervals), interval=list(spec.retry_intervals))
+        if spec.retry_intervals
+        else None
+    )
     return get_queue(spec.queue).enqueue(
         path,
         *args,

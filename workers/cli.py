@@ -10,7 +10,9 @@ from app.tasks import QUEUE_NAMES, get_queue
 
 
 @click.command("worker")
-@click.option("--queues", "-q", multiple=True, help=f"Queues to listen on (default: {', '.join(QUEUE_NAMES)}).")
+@click.option(
+    "--queues", "-q", multiple=True, help=f"Queues to listen on (default: {', '.join(QUEUE_NAMES)})."
+)
 @click.option("--burst", is_flag=True, help="Run the jobs already queued, then exit.")
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
 def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
@@ -20,9 +22,7 @@ def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> No
     for queue in queues:
         if queue not in QUEUE_NAMES:
             raise click.BadParameter(f"unknown queue {queue!r}", param_hint="--queues")
-    worker = CargwinWorker(
-        [get_queue(q) for q in (queues or QUEUE_NAMES)], connection=get_redis(), name=name
-    )
+    worker = CargwinWorker([get_queue(q) for q in (queues or QUEUE_NAMES)], connection=get_redis(), name=name)
     worker.work(burst=burst, with_scheduler=True, logging_level=current_app.config["LOG_LEVEL"])
 
 
