@@ -103,8 +103,10 @@ def demo_load_command(if_empty: bool) -> None:
     if result is None:
         click.echo("Database is not empty; demo data not loaded.")
         return
-    click.echo(f"Loaded {result.lots} lots, {result.customers} customers, {result.applications} applications, "
-               f"{result.reservations} reservations.")
+    click.echo(
+        f"Loaded {result.lots} lots, {result.customers} customers, {result.applications} applications, "
+        f"{result.reservations} reservations."
+    )
     click.echo("Staff accounts (passwords are shown only now; sign in at /admin):")
     for email, role, password in result.staff:
         click.echo(f"  {role:<16} {email:<32} {password}")
@@ -125,3 +127,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(pii_cli)
     app.cli.add_command(migrate_command)
+    __import__("app.cli_ops", fromlist=["register_ops_cli"]).register_ops_cli(app)  # backup, import-legacy
