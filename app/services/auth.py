@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.models import User
 from app.models.user import normalise_email
-from app.services.passwords import burn_verification_time, verify_password
+from app.services.passwords import burn_verification_time, hash_password, needs_rehash, verify_password
 
 
 def check_password_login(email: str, password: str) -> User | None:
@@ -15,7 +15,15 @@ def check_password_login(email: str, password: str) -> User | None:
     if user is None or not user.password_hash:
         burn_verification_time(password)
         return None
-    return user if verify_password(password, user.password_hash) else None
+    if not verify_password(password, user.password_hash):
+        return None
+    if needs_rehash(user.password_hash):
+        # Imported (or weaker) hashes are replaced while the plain password is at hand; the conditional
+        # update leaves a hash someone changed meanwhile alone.
+        fresh = hash_password(password)
+        User.objects(pk=user.pk, password_hash=user.password_hash).update_one(set__password_hash=fresh)
+        user.password_hash = fresh
+    return user
 
 
 def load_session_user(session_id: str) -> User | None:

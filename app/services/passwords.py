@@ -54,10 +54,36 @@ def hash_password(password: str) -> str:
     return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds=_rounds())).decode("ascii")
 
 
+# Hashes imported from the old platform: bcrypt over the raw password (no prehash), marked so they are
+# verified the old way and replaced by a current hash at the next successful sign-in.
+LEGACY_BCRYPT_PREFIX = "legacy-bcrypt$"
+
+
+def legacy_hash(old_bcrypt_hash: str) -> str | None:
+    """The stored form of an old platform's bcrypt hash, or None when it is not a bcrypt hash."""
+    if (
+        isinstance(old_bcrypt_hash, str)
+        and len(old_bcrypt_hash) == 60
+        and old_bcrypt_hash[:4] in ("$2a$", "$2b$", "$2y$")
+    ):
+        return LEGACY_BCRYPT_PREFIX + old_bcrypt_hash
+    return None
+
+
+def needs_rehash(password_hash: str | None) -> bool:
+    return bool(password_hash) and (
+        password_hash.startswith(LEGACY_BCRYPT_PREFIX) or f"${_rounds():02d}$" not in password_hash[:7]
+    )
+
+
 def verify_password(password: str, password_hash: str | None) -> bool:
     if not password_hash:
         return False
     try:
+        if password_hash.startswith(LEGACY_BCRYPT_PREFIX):
+            # bcrypt only ever looked at the first 72 bytes; newer bcrypt libraries refuse longer input.
+            raw = password.encode("utf-8")[:72]
+            return bcrypt.checkpw(raw, password_hash[len(LEGACY_BCRYPT_PREFIX) :].encode("ascii"))
         return bcrypt.checkpw(_prehash(password), password_hash.encode("ascii"))
     except ValueError:
         return False
