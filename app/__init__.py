@@ -55,7 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     # /static/ belongs to the React build behind nginx; the app's own files live under /app-static/.
     app = Flask(
-        __name__, template_folder=str(BASE_DIR / "templates"), static_folder="static", static_url_path="/app-static"
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder="static",
+        static_url_path="/app-static",
     )
     app.json_provider_class = CargwinJSONProvider
     app.json = CargwinJSONProvider(app)
@@ -121,9 +124,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from admin import init_admin
+    from app.webhooks import webhooks_blueprint
     from public_api import api_blueprint
 
     app.register_blueprint(api_blueprint, url_prefix="/api")
+    # Provider callbacks and the one-click unsubscribe link (/webhooks/..., /unsubscribe/...).
+    app.register_blueprint(webhooks_blueprint)
     init_admin(app)
 
     @app.get("/health")

@@ -58,6 +58,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVATE_UPLOAD_DIR", None, doc="Customer documents, never served; default VAR_DIR/private"),
     Setting("MAX_UPLOAD_SIZE", 10 * 1024 * 1024, int, doc="Largest accepted upload in bytes"),
     Setting("BACKUP_DIR", None, doc="Where `flask backup create` writes archives; default VAR_DIR/backups"),
+    Setting("BACKUP_KEEP", 14, int, doc="Newest backups kept by `backup prune` (0: no count limit)"),
+    Setting("BACKUP_MAX_AGE_DAYS", 35, int, doc="Backups older than this are pruned (0: no age limit)"),
     Setting("LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR"),
     Setting("LOG_FORMAT", None, doc="text or json; default json in production, text elsewhere"),
     Setting("TRUSTED_PROXY_COUNT", 0, int, doc="Reverse proxies in front of the app (1 behind nginx)"),
@@ -83,9 +85,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TWILIO_API_BASE", "", doc="Override of the Twilio API host (tests)"),
     Setting("TELEGRAM_BOT_TOKEN", "", doc="Telegram bot token; empty uses the console backend", secret=True),
     Setting("TELEGRAM_API_BASE", "https://api.telegram.org", doc="Telegram Bot API base URL"),
+    Setting("TELEGRAM_BOT_USERNAME", "", doc="Bot username for link codes (t.me/<name>?start=<code>)"),
+    Setting(
+        "TELEGRAM_WEBHOOK_SECRET",
+        "",
+        doc="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; empty disables the bot webhook",
+        secret=True,
+    ),
+    Setting("PROVIDER_TIMEOUT_SECONDS", 10, int, doc="Timeout of one call to SendGrid, Twilio or Telegram"),
+    Setting("ALERT_DAILY_CAP", 5, int, doc="Most alert messages one customer gets per day (Pacific)"),
+    Setting("SMS_SEND_FROM_HOUR", 8, int, doc="Alert texts wait until this hour (recipient's time, Pacific)"),
+    Setting("SMS_SEND_UNTIL_HOUR", 21, int, doc="Alert texts stop at this hour (recipient's time, Pacific)"),
+    Setting(
+        "PII_REVEAL_ALERT_THRESHOLD", 20, int, doc="Reveals by one staff member in an hour that alert admins"
+    ),
     Setting("VIN_DECODER_URL", "https://vpic.nhtsa.dot.gov/api", doc="NHTSA vPIC base URL"),
     Setting("COMPETITOR_BASE_URL", "https://autobandit.com", doc="Competitor site read by the scraper"),
     Setting("SCRAPER_USER_AGENT", "CargwinPriceCheck/1.0 (+https://cargwin.com)", doc="Scraper User-Agent"),
+    Setting("SCRAPER_START_PATH", "/deals", doc="Competitor listing page the scraper starts from"),
+    Setting("SCRAPER_MIN_DELAY", 3.0, float, doc="Seconds between two requests to the competitor"),
+    Setting("SCRAPER_MAX_PAGES", 30, int, doc="Most pages one scraper run fetches"),
+    Setting(
+        "SCRAPER_MIN_RATIO", 0.5, float, doc="Sync guard: fewer offers than this share of the last good run"
+    ),
+    Setting(
+        "SCRAPER_INTERVAL_HOURS", 0, int, doc="Scheduled scraper runs every N hours; 0 runs only on demand"
+    ),
     Setting("SENTRY_DSN", "", doc="Optional Sentry DSN for error reporting", secret=True),
     Setting("METRICS_ENABLED", True, bool, doc="Serve Prometheus metrics at /metrics (keep it private)"),
     Setting("PORT", 8000, int, doc="Port of the development web server"),

@@ -1,5 +1,6 @@
 """MongoEngine documents. ``ALL_DOCUMENTS`` lists every collection for index creation and test cleanup."""
 
+from app.models.alerts import AlertDailyCount, AlertDelivery
 from app.models.application import Application
 from app.models.base import utcnow
 from app.models.customer import (
@@ -12,6 +13,8 @@ from app.models.customer import (
     Subscription,
 )
 from app.models.lot import Lot, LotSlugRedirect
+from app.models.lot_history import LotPriceChange
+from app.models.scraper import ScrapedOffer, ScrapeRun
 from app.models.system import AppSetting, AuditLog, MagicLinkToken, Notification, PreviewToken
 from app.models.user import User
 
@@ -32,10 +35,17 @@ ALL_DOCUMENTS = (
     PreviewToken,
     MagicLinkToken,
     AppSetting,
+    LotPriceChange,
+    AlertDelivery,
+    AlertDailyCount,
+    ScrapeRun,
+    ScrapedOffer,
 )
 
 __all__ = [
     "ALL_DOCUMENTS",
+    "AlertDailyCount",
+    "AlertDelivery",
     "AppSetting",
     "Application",
     "Appointment",
@@ -44,12 +54,15 @@ __all__ = [
     "CustomerDocument",
     "Lead",
     "Lot",
+    "LotPriceChange",
     "LotSlugRedirect",
     "MagicLinkToken",
     "Notification",
     "PickupBooking",
     "PreviewToken",
     "Reservation",
+    "ScrapeRun",
+    "ScrapedOffer",
     "Subscription",
     "User",
     "utcnow",

@@ -89,7 +89,8 @@ class Subscription(TimestampedDocument):
         "auto_create_index": False,
         "indexes": [
             ("user", "is_active", "-created_at"),
-            ("is_active", "match_makes", "match_models"),
+            # One array per index: MongoDB cannot index two array fields of one document together.
+            ("is_active", "match_makes"),
             ("is_active", "match_models"),
         ],
         "ordering": ["-created_at"],

@@ -129,6 +129,7 @@ class Lot(TimestampedDocument):
             {"fields": ["slug"], "unique": True},
             "status",
             ("status", "-published_at", "-created_at"),
+            ("status", "-updated_at"),
             ("make", "model", "year"),
             "year",
             "-updated_at",
