@@ -15,6 +15,8 @@ Environment variables read here (all optional):
 - ``FORWARDED_ALLOW_IPS`` (default ``127.0.0.1,::1``): addresses whose ``X-Forwarded-Proto`` gunicorn
   trusts. Compose sets ``*`` because the web port is reachable only on the private compose network.
 - ``LOG_LEVEL`` (default ``info``).
+- ``PROMETHEUS_MULTIPROC_DIR``: where each worker writes its metrics so ``/metrics`` can add them up;
+  emptied when gunicorn starts, and a dead worker's live gauges are dropped.
 """
 
 from __future__ import annotations
@@ -96,3 +98,22 @@ access_log_format = (
 )
 
 proc_name = "cargwin-web"
+
+
+def on_starting(server: object) -> None:
+    """Empty the metrics directory: files left by a previous run would be added to this one's figures."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker that exited (max_requests, crash) must not keep reporting its live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

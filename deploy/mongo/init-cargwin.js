@@ -36,6 +36,10 @@ const WRITABLE_COLLECTIONS = [
   "preview_tokens",
   "magic_link_tokens",
   "app_settings",
+  "alert_deliveries",
+  "alert_daily_counts",
+  "scrape_runs",
+  "scraped_offers",
   "migrations",
 ];
 

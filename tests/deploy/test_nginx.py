@@ -388,7 +388,14 @@ def test_api_and_admin_reach_the_app_with_forwarded_headers(running: Running) ->
     # The app trusts one proxy and reads the last hop, the one nginx appended.
     assert headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
-    for path in ("/admin", "/admin/", "/admin/lot/?page=2"):
+    for path in (
+        "/admin",
+        "/admin/",
+        "/admin/lot/?page=2",
+        "/webhooks/twilio/sms",
+        "/unsubscribe/abc.def",
+        "/app-static/x.svg",
+    ):
         assert running.request(path).json()["path"] == path
     # Only /admin itself: a client route that merely starts with the word stays in the React app.
     assert b"<div id=root>" in running.request("/administrators-guide").body
