@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -21,6 +22,7 @@ from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 
+from app.config import new_pii_key_entry
 from app.embedded import EmbeddedServer
 
 pytest_plugins = ["tests.factories"]
@@ -67,6 +69,10 @@ def test_settings(
     var_dir = tmp_path_factory.mktemp("var")
     return {
         "APP_ENV": "test",
+        # Fixed for the session, so every app a test builds reads what another one signed or encrypted.
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "PII_ENCRYPTION_KEYS": new_pii_key_entry("test1"),
         "MONGODB_URI": mongo_uri,
         "MONGODB_DB": f"cargwin_test_{_worker_index(pytestconfig)}",
         "REDIS_URL": redis_url,

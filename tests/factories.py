@@ -55,7 +55,11 @@ def make_lot(**fields: Any) -> Lot:
         "fees_hint": Decimal(3200),
         "description": LONG_DESCRIPTION,
         "lease": LeaseTerms(
-            monthly=Decimal(329), due_at_signing=Decimal(2999), term_months=36, miles_per_year=10000, incentives=Decimal(500)
+            monthly=Decimal(329),
+            due_at_signing=Decimal(2999),
+            term_months=36,
+            miles_per_year=10000,
+            incentives=Decimal(500),
         ),
         "finance": FinanceTerms(apr=Decimal("3.9"), term_months=60, down_payment=Decimal(3000)),
         "images": [LotImage(image_id=f"img{n}", original=f"images/original/img{n}.jpg", is_hero=True)],

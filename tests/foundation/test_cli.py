@@ -20,7 +20,9 @@ def cli(app):
 
 
 def test_create_admin_with_password(cli):
-    result = cli("users", "create", "Boss@Example.com", "--role", "admin", "--password", "a-long-unusual-passphrase")
+    result = cli(
+        "users", "create", "Boss@Example.com", "--role", "admin", "--password", "a-long-unusual-passphrase"
+    )
     assert result.exit_code == 0, result.output
     user = User.objects.get(email="boss@example.com")
     assert user.role == "admin" and verify_password("a-long-unusual-passphrase", user.password_hash)
@@ -29,7 +31,14 @@ def test_create_admin_with_password(cli):
 
 
 def test_create_prompts_for_the_password_when_absent(cli):
-    result = cli("users", "create", "fm@example.com", "--role", "finance_manager", input="another-long-phrase\nanother-long-phrase\n")
+    result = cli(
+        "users",
+        "create",
+        "fm@example.com",
+        "--role",
+        "finance_manager",
+        input="another-long-phrase\nanother-long-phrase\n",
+    )
     assert result.exit_code == 0, result.output
     assert User.objects.get(email="fm@example.com").role == "finance_manager"
 
@@ -40,7 +49,18 @@ def test_create_prompts_for_the_password_when_absent(cli):
         (("users", "create", "not-an-email", "--password", "a-long-unusual-passphrase"), "valid e-mail"),
         (("users", "create", "x@example.com", "--password", "short"), "at least 8 characters"),
         (("users", "create", "x@example.com", "--password", "password123"), "too common"),
-        (("users", "create", "x@example.com", "--role", "viewer", "--password", "a-long-unusual-passphrase"), "viewer"),
+        (
+            (
+                "users",
+                "create",
+                "x@example.com",
+                "--role",
+                "viewer",
+                "--password",
+                "a-long-unusual-passphrase",
+            ),
+            "viewer",
+        ),
         (("users", "set-role", "nobody@example.com", "editor"), "No account"),
         (("users", "deactivate", "nobody@example.com"), "No account"),
     ],

@@ -26,14 +26,18 @@ def test_production_starts_with_strong_secrets():
     assert settings["LOG_FORMAT"] == "json"
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "JWT_SECRET_KEY", "PII_ENCRYPTION_KEYS", "MONGODB_URI", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "JWT_SECRET_KEY", "PII_ENCRYPTION_KEYS", "MONGODB_URI", "REDIS_URL"]
+)
 def test_production_refuses_a_missing_setting_and_names_it(name):
     overrides = {k: v for k, v in PRODUCTION.items() if k != name}
     with pytest.raises(ConfigurationError, match=name):
         load_settings(overrides, environ={})
 
 
-@pytest.mark.parametrize("weak", ["changeme", "secret", "short-but-random-9f", "your-secret-key-please-change-it-now", "a" * 40])
+@pytest.mark.parametrize(
+    "weak", ["changeme", "secret", "short-but-random-9f", "your-secret-key-please-change-it-now", "a" * 40]
+)
 def test_production_refuses_a_weak_jwt_secret(weak):
     with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY"):
         load_settings({**PRODUCTION, "JWT_SECRET_KEY": weak}, environ={})
@@ -48,7 +52,9 @@ def test_production_ignores_the_dotenv_file(tmp_path: Path):
     dotenv = tmp_path / ".env"
     dotenv.write_text(f"SECRET_KEY={STRONG}\n")
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
-        load_settings({k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}, environ={}, dotenv_path=dotenv)
+        load_settings(
+            {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}, environ={}, dotenv_path=dotenv
+        )
 
 
 def test_malformed_pii_key_is_refused():
@@ -68,9 +74,7 @@ def test_development_generates_secrets_once_and_keeps_them(tmp_path: Path):
 def test_dotenv_values_apply_in_development_and_environment_wins(tmp_path: Path):
     dotenv = tmp_path / ".env"
     dotenv.write_text("FRONTEND_URL=https://from-dotenv.example\nLOG_LEVEL=DEBUG\n")
-    settings = load_settings(
-        {"VAR_DIR": str(tmp_path)}, environ={"LOG_LEVEL": "WARNING"}, dotenv_path=dotenv
-    )
+    settings = load_settings({"VAR_DIR": str(tmp_path)}, environ={"LOG_LEVEL": "WARNING"}, dotenv_path=dotenv)
     assert settings["FRONTEND_URL"] == "https://from-dotenv.example"
     assert settings["LOG_LEVEL"] == "WARNING"
 

@@ -31,7 +31,11 @@ def reservation(user, lot, status="active"):
 
 def application(user, lot, status="pending"):
     return Application(
-        user=user, lot=lot, status=status, lot_data=LotSnapshot(slug=lot.slug), user_data=UserSnapshot(email=user.email)
+        user=user,
+        lot=lot,
+        status=status,
+        lot_data=LotSnapshot(slug=lot.slug),
+        user_data=UserSnapshot(email=user.email),
     )
 
 

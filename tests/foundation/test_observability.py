@@ -10,7 +10,13 @@ from app.logging_setup import JsonFormatter, ScrubFilter, scrub
 
 def test_json_formatter_writes_one_object_per_line_with_the_request_fields():
     record = logging.LogRecord("cargwin.access", logging.INFO, __file__, 1, "GET /api/cars 200", None, None)
-    record.fields = {"request_id": "r1", "method": "GET", "path": "/api/cars", "status": 200, "duration_ms": 3.2}
+    record.fields = {
+        "request_id": "r1",
+        "method": "GET",
+        "path": "/api/cars",
+        "status": 200,
+        "duration_ms": 3.2,
+    }
     line = JsonFormatter().format(record)
     assert "\n" not in line
     entry = json.loads(line)
