@@ -66,7 +66,11 @@ def register_error_envelope(app: Flask) -> None:
             # Our own aborts carry a sentence meant for the caller; werkzeug's defaults are paragraphs.
             description = exc.description if isinstance(exc.description, str) else None
             default = type(exc).description if hasattr(type(exc), "description") else None
-            detail = description if description and description != default else STANDARD_DETAILS.get(status, exc.name)
+            detail = (
+                description
+                if description and description != default
+                else STANDARD_DETAILS.get(status, exc.name)
+            )
         response = error_response(status, detail)
         for name, value in exc.get_headers():
             if name.lower() not in ("content-type", "content-length"):

@@ -118,6 +118,11 @@ def init_request_logging(app: Flask) -> None:
         if user_id:
             fields["user_id"] = user_id
         access_log.info(
-            "%s %s %s %sms", request.method, request.path, response.status_code, duration_ms, extra={"fields": fields}
+            "%s %s %s %sms",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            extra={"fields": fields},
         )
         return response

@@ -64,7 +64,9 @@ def declared_index_specs() -> list[tuple[str, list[tuple[str, Any]], dict[str, A
         collection = document._get_collection_name()
         for spec in document._meta.get("index_specs", []):
             keys = [(name, direction) for name, direction in spec["fields"]]
-            options = {k: spec[k] for k in _INDEX_OPTIONS if spec.get(k) is not None and spec.get(k) is not False}
+            options = {
+                k: spec[k] for k in _INDEX_OPTIONS if spec.get(k) is not None and spec.get(k) is not False
+            }
             specs.append((collection, keys, options))
     return specs
 

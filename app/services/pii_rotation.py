@@ -35,7 +35,9 @@ def rotate_all() -> dict[str, int]:
         for doc in db[collection].find(query, {field: 1}):
             new_value = cipher.rotate(doc[field], purpose)
             # The filter on the old value makes a concurrent edit win instead of being overwritten.
-            result = db[collection].update_one({"_id": doc["_id"], field: doc[field]}, {"$set": {field: new_value}})
+            result = db[collection].update_one(
+                {"_id": doc["_id"], field: doc[field]}, {"$set": {field: new_value}}
+            )
             rotated += result.modified_count
         counts[f"{collection}.{field}"] = rotated
     counts["customer documents"] = _rotate_documents(cipher)

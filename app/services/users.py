@@ -106,7 +106,9 @@ def deactivate(user: User, *, actor: audit.Actor) -> User:
 def reactivate(user: User, *, actor: audit.Actor) -> User:
     if user.is_active:
         return user
-    User.objects(pk=user.pk).update_one(set__is_active=True, unset__deactivated_at=True, set__updated_at=utcnow())
+    User.objects(pk=user.pk).update_one(
+        set__is_active=True, unset__deactivated_at=True, set__updated_at=utcnow()
+    )
     user.reload()
     audit.record("reactivated", "user", user.pk, actor=actor)
     return user
