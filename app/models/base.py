@@ -58,31 +58,11 @@ def _to_decimal(value: Any) -> Decimal:
 class ExactDecimalField(Decimal128Field):
     """A non-money decimal (APR, money factor, residual percent) stored exactly as Decimal128."""
 
-    def to_mongo(self, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            value = _to_decimal(value)
-        except (TypeError, decimal.InvalidOperation):
-            pass
-        return super().to_mongo(value)
+    invalid_message = "must be a number"
 
-    def validate(self, value: Any) -> None:
-        try:
-            number = _to_decimal(value)
-        except (TypeError, decimal.InvalidOperation):
-            self.error("must be a number")
-            return
-        if not number.is_finite():
-            self.error("must be a finite number")
-        super().validate(self.to_mongo(number))
-
-
-class MoneyField(Decimal128Field):
-    """A US-dollar amount stored as Decimal128 and kept to whole cents."""
-
-    def __init__(self, min_value: Decimal | int | None = 0, **kwargs: Any) -> None:
-        super().__init__(min_value=Decimal(min_value) if min_value is not None else None, **kwargs)
+    def normalise(self, value: Decimal) -> Decimal:
+        """Hook for subclasses: the finite value as it is stored."""
+        return value
 
     def to_mongo(self, value: Any) -> Any:
         if value is None:
@@ -92,18 +72,30 @@ class MoneyField(Decimal128Field):
         except (TypeError, decimal.InvalidOperation):
             return super().to_mongo(value)
         if value.is_finite():
-            value = value.quantize(CENT, rounding=decimal.ROUND_HALF_UP)
+            value = self.normalise(value)
         return super().to_mongo(value)
 
     def validate(self, value: Any) -> None:
         try:
             number = _to_decimal(value)
         except (TypeError, decimal.InvalidOperation):
-            self.error("must be an amount in dollars")
+            self.error(self.invalid_message)
             return
         if not number.is_finite():
-            self.error("must be a finite amount")
+            self.error("must be a finite number")
         super().validate(self.to_mongo(number))
+
+
+class MoneyField(ExactDecimalField):
+    """A US-dollar amount stored as Decimal128 and kept to whole cents."""
+
+    invalid_message = "must be an amount in dollars"
+
+    def __init__(self, min_value: Decimal | int | None = 0, **kwargs: Any) -> None:
+        super().__init__(min_value=Decimal(min_value) if min_value is not None else None, **kwargs)
+
+    def normalise(self, value: Decimal) -> Decimal:
+        return value.quantize(CENT, rounding=decimal.ROUND_HALF_UP)
 
 
 class WholeDollarsField(MoneyField):
