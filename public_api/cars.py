@@ -10,6 +10,7 @@ from flask import Response, jsonify
 from pydantic import Field, field_validator
 
 from app.errors import NotFound
+from app.errors_http import error_response
 from app.services import catalog, previews, tax_fees
 from app.services.calculator import out_the_door_estimate
 from app.services.money import json_number
@@ -51,9 +52,14 @@ def get_car(slug_or_id: str) -> Response:
 def get_preview(token: str) -> Response:
     """A saved lot's current data, or the unsaved data captured when the link was made. Never cached,
     never indexed."""
-    lot, snapshot = previews.resolve_preview(token)
-    document = lot if lot is not None else previews.snapshot_lot_document(snapshot or {})
-    response = jsonify(catalog.preview_detail(document, token))
+    try:
+        lot, snapshot = previews.resolve_preview(token)
+    except NotFound as exc:
+        # The endpoint's headers hold for its 404 too: a dead preview link must not be indexed either.
+        response = error_response(404, exc.detail)
+    else:
+        document = lot if lot is not None else previews.snapshot_lot_document(snapshot or {})
+        response = jsonify(catalog.preview_detail(document, token))
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["Cache-Control"] = "no-store"
     return response

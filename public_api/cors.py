@@ -3,7 +3,8 @@
 Only origins listed in ``CORS_ORIGINS`` get CORS headers: the exact origin is echoed with
 ``Access-Control-Allow-Credentials: true`` (needed by the two calls the site sends in credentials mode) and
 ``Vary: Origin``; a wildcard is never sent. ``OPTIONS`` on any ``/api`` path, known or not, answers ``204``
-with the allowed methods and headers, without authentication and outside the rate limits.
+without authentication and outside the rate limits, with the allowed methods and headers unless the
+``Origin`` is one that is not listed.
 """
 
 from __future__ import annotations
@@ -38,10 +39,17 @@ def _add_origin_headers(response: Response) -> None:
 
 
 def preflight() -> Response | None:
-    """Answer a preflight for any ``/api`` path before routing, authentication or rate limits."""
+    """Answer a preflight for any ``/api`` path before routing, authentication or rate limits.
+
+    Always ``204``; the grant (methods, headers, max age, and the origin added after the request) goes only
+    to a listed origin, or to an ``OPTIONS`` without ``Origin`` (not a browser preflight): an origin that
+    is not listed gets no CORS headers at all (consumer-api §1.6).
+    """
     if request.method != "OPTIONS" or not is_api_request():
         return None
     response = Response(status=204)
+    if request.headers.get("Origin") and allowed_origin() is None:
+        return response
     response.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
     response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
     response.headers["Access-Control-Max-Age"] = MAX_AGE

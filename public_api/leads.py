@@ -44,6 +44,15 @@ class LeadRequest(ApiModel):
         "message": "message must be at most 2000 characters",
     }
 
+    @field_validator("carId", "carTitle", mode="before")
+    @classmethod
+    def _car_reference(cls, value: Any) -> Any:
+        # The car the form was on is kept as sent and only resolved when possible ("an unknown value is
+        # still accepted"), so a numeric id of one of the site's demo cars must not refuse the lead.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:

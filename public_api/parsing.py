@@ -69,7 +69,8 @@ def as_int(value: Any) -> Any:
     raise PydanticCustomError("int_type", "must be an integer")
 
 
-def _as_decimal(value: Any) -> Any:
+def as_decimal(value: Any) -> Any:
+    """A finite ``Decimal`` from a JSON number or its text; ``PydanticCustomError`` for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise PydanticCustomError("decimal_type", "must be a number")
     try:
@@ -86,7 +87,7 @@ def _as_decimal(value: Any) -> Any:
 
 
 Int = Annotated[int, BeforeValidator(as_int)]
-Number = Annotated[Decimal, BeforeValidator(_as_decimal)]
+Number = Annotated[Decimal, BeforeValidator(as_decimal)]
 Text = Annotated[str, Strict()]
 
 
@@ -97,7 +98,7 @@ def int_field(**constraints: Any) -> Any:
 
 def number_field(**constraints: Any) -> Any:
     """A decimal number with ``Field`` constraints, which also appear in the JSON schema."""
-    return Annotated[Decimal, Field(**constraints), BeforeValidator(_as_decimal)]
+    return Annotated[Decimal, Field(**constraints), BeforeValidator(as_decimal)]
 
 
 # --------------------------------------------------------------------------------------------------------

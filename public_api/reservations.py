@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any
 
 from flask import Response, jsonify
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from app.errors import ValidationFailed
 from app.models import User
 from app.services import reservations
 from app.services.catalog import iso
 from public_api.limits import PER_USER_LIMIT
-from public_api.parsing import ApiModel, Text, number_field
+from public_api.parsing import ApiModel, Text, as_decimal
 from public_api.responses import ok
 from public_api.routing import api_route
 from public_api.schemas import ApplicationCreated, OkMessage, ReservationCreated, ReservationList
 
 AUTH_ERRORS = ["Authentication required", "Invalid or expired token"]
-Amount = number_field(ge=0, le=100_000_000)
+HINT_LIMIT = Decimal(100_000_000)
+
+
+def _price_hint(value: Any) -> Decimal | None:
+    """A client price hint, or None when it is not a usable amount.
+
+    The server sets every price (business rules §4.2) and the contract refuses a reservation only for the
+    reasons of its check table, so a hint that is not a number, negative or absurd is dropped, never a 422.
+    """
+    if value is None:
+        return None
+    try:
+        amount: Decimal = as_decimal(value)
+    except PydanticCustomError:
+        return None
+    return amount if 0 <= amount <= HINT_LIMIT else None
+
+
+PriceHint = Annotated[Decimal | None, BeforeValidator(_price_hint)]
 
 
 class ReservationRequest(ApiModel):
@@ -26,15 +46,9 @@ class ReservationRequest(ApiModel):
     other keys are ignored."""
 
     lot_slug: Annotated[Text, Field(max_length=200)] | None = None
-    reserved_price: Amount | None = None
-    monthly_payment: Amount | None = None
-    due_at_signing: Amount | None = None
-
-    error_messages = {
-        "reserved_price": "reserved_price must be a number, 0 or more",
-        "monthly_payment": "monthly_payment must be a number, 0 or more",
-        "due_at_signing": "due_at_signing must be a number, 0 or more",
-    }
+    reserved_price: PriceHint = None
+    monthly_payment: PriceHint = None
+    due_at_signing: PriceHint = None
 
 
 @api_route(

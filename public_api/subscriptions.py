@@ -20,8 +20,10 @@ AUTH_ERRORS = ["Authentication required", "Invalid or expired token"]
 
 
 class SubscriptionRequest(ApiModel):
-    makes: Annotated[list[Annotated[Text, Field(max_length=60)]], Field(max_length=10)] | None = None
-    models: Annotated[list[Annotated[Text, Field(max_length=80)]], Field(max_length=10)] | None = None
+    # A null entry (a car with no make or model) counts as empty, like "" and blanks: the rule is "at least
+    # one non-empty entry across the two lists", and the service drops empty entries.
+    makes: Annotated[list[Annotated[Text, Field(max_length=60)] | None], Field(max_length=10)] | None = None
+    models: Annotated[list[Annotated[Text, Field(max_length=80)] | None], Field(max_length=10)] | None = None
     max_price: int_field(ge=0, le=100_000_000) | None = None
     phone: Annotated[Text, Field(max_length=40)] | None = None
     telegram_id: Annotated[Text, Field(max_length=64)] | None = None

@@ -35,7 +35,8 @@ TELEGRAM_LINK_REPEAT_AFTER = timedelta(hours=24)
 TELEGRAM_LINK_UNDELIVERED = ("failed", "suppressed", "not_sent_no_provider")
 
 
-def _clean_list(values: list[str] | None, field: str, max_length: int) -> list[str]:
+def _clean_list(values: list[str | None] | None, field: str, max_length: int) -> list[str]:
+    # Blank and null entries are dropped: what counts is at least one non-empty entry across both lists.
     cleaned = [value.strip() for value in values or [] if isinstance(value, str) and value.strip()]
     if len(cleaned) > MAX_ENTRIES:
         raise ValidationFailed(f"{field} must have at most {MAX_ENTRIES} entries", field=field)
@@ -76,8 +77,8 @@ def customer_view(subscription: Subscription) -> dict[str, Any]:
 def subscribe(
     user: User,
     *,
-    makes: list[str] | None = None,
-    models: list[str] | None = None,
+    makes: list[str | None] | None = None,
+    models: list[str | None] | None = None,
     max_price: Decimal | int | None = None,
     email: str | None = None,
     phone: str | None = None,

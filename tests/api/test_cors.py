@@ -31,8 +31,7 @@ def test_a_preflight_from_an_unlisted_origin_gets_no_cors_grant(client):
         "/api/auth/me", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
     )
     assert response.status_code == 204
-    assert "Access-Control-Allow-Origin" not in response.headers
-    assert "Access-Control-Allow-Credentials" not in response.headers
+    assert not [name for name in response.headers.keys() if name.lower().startswith("access-control-")]
 
 
 def test_actual_responses_echo_only_listed_origins_and_never_a_wildcard(client):

@@ -48,6 +48,13 @@ def test_an_unknown_car_id_is_still_accepted(client):
     assert lead.car_id == "no-such-car" and lead.lot is None
 
 
+def test_a_numeric_car_id_is_kept_as_text(client):
+    # "An unknown value is still accepted" (consumer-api §4.10.1): a demo car's numeric id is one.
+    response = client.post("/api/lead", json={**LEAD, "carId": 3})
+    assert response.status_code == 200
+    assert Lead.objects.get(pk=response.get_json()["id"]).car_id == "3"
+
+
 def test_the_honeypot_answers_200_and_stores_nothing(client):
     response = client.post("/api/lead", json={**LEAD, "consent": False, "website": "http://spam.example"})
     assert response.status_code == 200

@@ -77,6 +77,9 @@ def test_unknown_tokens_are_404(client, token):
     response = client.get(f"/api/preview/{token}")
     assert response.status_code == 404
     assert response.get_json() == {"detail": "Preview not found or expired"}
+    # The endpoint's headers hold for its 404 too (consumer-api §4.2.3).
+    assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_an_expired_token_is_404_with_the_same_message(client, editor_actor):

@@ -70,6 +70,22 @@ def test_the_server_sets_the_prices_whatever_the_client_sends(alice, lot):
     assert reservation.deposit_paid is False
 
 
+@pytest.mark.parametrize(
+    "hints",
+    [
+        {"reserved_price": -1, "monthly_payment": -12.5, "due_at_signing": -3000},
+        {"reserved_price": "n/a", "monthly_payment": {"$gt": 0}, "due_at_signing": True},
+        {"reserved_price": 1e12, "monthly_payment": None, "due_at_signing": None},
+    ],
+)
+def test_unusable_price_hints_are_dropped_never_refused(alice, lot, hints):
+    # Hints are only hints (business rules §4.2); the contract refuses a reservation for its listed reasons only.
+    response = reserve(alice, lot, **hints)
+    assert response.status_code == 200
+    reservation = Reservation.objects.get(pk=response.get_json()["reservation_id"])
+    assert (reservation.reserved_price, reservation.monthly_payment) == (Decimal(29400), Decimal(329))
+
+
 def test_a_client_monthly_within_a_dollar_of_the_finance_payment_is_kept(alice):
     lot = make_lot(
         msrp=Decimal(33000), discount=Decimal(3000), lease=LeaseTerms(monthly=Decimal(329), due_at_signing=None),

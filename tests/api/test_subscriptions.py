@@ -89,10 +89,17 @@ def test_sms_starts_pending_and_one_consent_request_is_sent(alice):
     assert Notification.objects(template="sms_consent_request").count() == 1
 
 
+def test_a_null_entry_counts_as_empty(alice):
+    response = alice.post("/api/subscriptions", json={"makes": [None], "models": ["RX350"]})
+    assert response.status_code == 200
+    assert response.get_json()["message"] == "Subscribed to RX350"
+
+
 @pytest.mark.parametrize(
     ("body", "detail"),
     [
         ({"makes": [], "models": ["  "]}, "Choose at least one make or model"),
+        ({"makes": [None], "models": [None]}, "Choose at least one make or model"),
         ({}, "Choose at least one make or model"),
         ({**SITE_BODY, "notify_sms": True}, "A phone number is required for SMS alerts"),
         ({**SITE_BODY, "notify_telegram": True}, "A Telegram username is required for Telegram alerts"),
