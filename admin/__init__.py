@@ -14,6 +14,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 from admin.auth import bp as auth_blueprint
 from admin.auth import init_session_guard
+from admin.security import init_no_store
 from admin.views.applications import ApplicationView
 from admin.views.audit_log import AuditLogView
 from admin.views.customers import AppointmentView, LeadView, ReservationView, SubscriptionView
@@ -50,6 +51,7 @@ def init_admin(app: Flask) -> Admin:
     app.register_blueprint(auth_blueprint)
     app.add_template_global(logout_csrf_token)
     init_session_guard(app)
+    init_no_store(app)
     admin = Admin(
         app,
         name="Cargwin",

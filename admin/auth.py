@@ -35,7 +35,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from admin.security import STAFF, safe_next
-from app.extensions import login_manager
+from app.extensions import limiter, login_manager
 from app.models import User
 from app.models.base import utcnow
 from app.services import audit, staff_auth
@@ -73,7 +73,13 @@ def _fail_audit(email: str | None, reason: str, user: User | None = None) -> Non
     )
 
 
+# Per client address, on top of the per-account lockout and the second factor: slows password spraying
+# across many accounts from one address.
+SIGN_IN_ATTEMPTS_PER_ADDRESS = "30/10 minutes"
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_ATTEMPTS_PER_ADDRESS, methods=["POST"])
 def login() -> Response | str:
     destination = safe_next(request.values.get("next"), url_for("admin.index"))
     if current_user.is_authenticated and current_user.role in STAFF:
@@ -153,8 +159,20 @@ def _code_failed(user: User) -> Response | None:
     return None
 
 
+def _already_signed_in() -> Response | None:
+    """A signed-in staff member who opens a sign-in step keeps the session (a stray or forged link to these
+    pages must not sign anyone out) and goes to the dashboard."""
+    if current_user.is_authenticated and current_user.role in STAFF:
+        return redirect(url_for("admin.index"))
+    return None
+
+
 @bp.route("/login/verify", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_ATTEMPTS_PER_ADDRESS, methods=["POST"])
 def verify() -> Response | str:
+    signed_in = _already_signed_in()
+    if signed_in is not None:
+        return signed_in
     user = _pending_user()
     if user is None:
         return _restart("Please sign in again.")
@@ -182,15 +200,24 @@ def verify() -> Response | str:
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
 def enrol() -> Response | str:
+    signed_in = _already_signed_in()
+    if signed_in is not None:
+        return signed_in
     user = _pending_user()
     if user is None:
         return _restart("Please sign in again.")
     if staff_auth.is_enrolled(user):
         return redirect(url_for("admin_auth.verify"))
-    secret = staff_auth.pending_secret(user)
+    # The secret of this enrolment lives in this session only (sealed), until a code confirms it.
+    secret = staff_auth.open_secret(session.get("mfa_enrol_secret"))
+    if secret is None:
+        secret = staff_auth.new_enrolment_secret()
+        session["mfa_enrol_secret"] = staff_auth.seal_secret(secret)
     form = CodeForm(request.form)
     if request.method == "POST" and form.validate():
-        codes = staff_auth.confirm_enrolment(user, form.code.data)
+        if staff_auth.is_locked(user):
+            return _restart("Too many failed attempts. Try again later.")
+        codes = staff_auth.confirm_enrolment(user, form.code.data, secret)
         if codes is not None:
             destination = _complete_sign_in(user, "totp_enrolment")
             return _no_store(
@@ -240,6 +267,11 @@ def logout() -> Response:
         return redirect(url_for("admin.index"))
     if current_user.is_authenticated:
         audit.set_request_actor(current_user)
+        # The session lives in a signed cookie: clearing it here does not stop a copy of the old cookie
+        # (another tab's, or one taken from this machine) from working until the absolute limit. A new
+        # session generation makes every earlier cookie of the account worthless at once, so signing out
+        # ends the account's back-office sessions everywhere.
+        User.objects(pk=current_user.pk).update_one(inc__session_generation=1)
         audit.record("logout", "auth", current_user.pk, details={"surface": "back_office"})
     logout_user()
     session.clear()

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,12 +70,17 @@ class BoolFilter(BaseMongoEngineFilter):
         return "is"
 
 
+_SMALL_INT = re.compile(r"-?[0-9]{1,9}")
+
+
 class IntEqualsFilter(BaseMongoEngineFilter):
     def clean(self, value: str) -> Any:
-        return int(value)
+        return int(value.strip())
 
     def validate(self, value: str) -> bool:
-        return value.strip().lstrip("-").isdigit()
+        # ASCII digits only and a size MongoDB stores ("²" passes ``isdigit`` but not ``int``; 10**30 is not
+        # an 8-byte integer): anything else is refused with a message instead of failing the page.
+        return _SMALL_INT.fullmatch(value.strip()) is not None
 
     def apply(self, query: Any, value: Any) -> Any:
         return query.filter(**{self.column: value})
@@ -127,6 +133,8 @@ class SecureModelView(SecuredViewMixin, ModelView):
     simple_list_pager = True
     named_filter_urls = True
     page_size = 25
+    max_page = 100_000  # beyond it a list page skips more rows than any collection here holds
+    max_search_length = 200  # MongoDB refuses patterns over 1,000 characters; nobody types 200
     can_set_page_size = False
     export_max_rows = 10000
     export_types = ["csv"]
@@ -165,6 +173,18 @@ class SecureModelView(SecuredViewMixin, ModelView):
         return response
 
     # -- lists ------------------------------------------------------------------------------------------
+
+    def _get_list_extra_args(self) -> Any:
+        """The list's query-string arguments, bounded: a page number MongoDB can skip to (not negative,
+        not beyond ``max_page``), a search of at most ``max_search_length`` characters and a non-negative
+        sort column. Hand-edited URLs get a list page, never an error page."""
+        args = super()._get_list_extra_args()
+        args.page = min(max(args.page or 0, 0), self.max_page)
+        if args.sort is not None and args.sort < 0:
+            args.sort = None
+        if args.search:
+            args.search = args.search[: self.max_search_length]
+        return args
 
     def get_list(self, *args: Any, **kwargs: Any) -> Any:
         count, data = super().get_list(*args, **kwargs)
@@ -234,7 +254,7 @@ class SecureModelView(SecuredViewMixin, ModelView):
         from werkzeug.utils import secure_filename
 
         def csv_encode(value: Any) -> str:
-            return "" if value is None else str(value)
+            return guard_formula("" if value is None else str(value))
 
         _count, data = self._export_data()
         buffer = io.StringIO()
@@ -259,6 +279,16 @@ class SecureModelView(SecuredViewMixin, ModelView):
         from flask_admin.helpers import get_redirect_target
 
         return redirect(get_redirect_target() or self.get_url(default_endpoint, **kwargs))
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_formula(text: str) -> str:
+    """A CSV cell that a spreadsheet program will show as text: values starting with ``=``, ``+``, ``-``,
+    ``@`` (or a tab or carriage return before one) are prefixed with ``'``. Exports hold what customers typed
+    (names, e-mails, user agents), and a name like ``=HYPERLINK(...)`` must not run in the reader's Excel."""
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def badge(text: str, kind: str = "secondary") -> Markup:

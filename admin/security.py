@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import redirect, request, url_for
+from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -44,3 +44,19 @@ class SecuredViewMixin:
 
             abort(403)
         return redirect(url_for("admin_auth.login", next=request.full_path.rstrip("?")))
+
+
+def init_no_store(app: Flask) -> None:
+    """Back-office answers are never cached (GLBA: customer income, credit and contact data, generated
+    passwords, recovery codes): ``Cache-Control: no-store`` on everything under ``/admin`` but the theme's
+    static files, unless a view chose its own policy."""
+
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        if (
+            request.path.startswith("/admin")
+            and not request.path.startswith("/admin/static/")
+            and "Cache-Control" not in response.headers
+        ):
+            response.headers["Cache-Control"] = "no-store"
+        return response

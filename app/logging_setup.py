@@ -22,6 +22,10 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 _SCRUBBERS = (
     (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "[redacted-ssn]"),
+    (re.compile(r"\b\d{3} \d{2} \d{4}\b"), "[redacted-ssn]"),
+    # Capability tokens that travel in URL paths (one-click unsubscribe, lot previews): a log line is not a
+    # place for a link that acts without signing in.
+    (re.compile(r"(/unsubscribe/|/preview/)[A-Za-z0-9._~%-]+"), r"\1[token]"),
     (re.compile(r"(?<![0-9A-Za-z])\d{9}(?![0-9A-Za-z])"), "[redacted-number]"),
     (re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+"), "[redacted-jwt]"),
@@ -55,13 +59,26 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            entry.update(fields)
+            # Structured fields (the request's path among them) are scrubbed like the message.
+            entry.update(
+                {key: scrub(value) if isinstance(value, str) else value for key, value in fields.items()}
+            )
         if record.exc_info:
             entry["exception"] = scrub(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = scrub(self.formatStack(record.stack_info))
         return json.dumps(entry, default=str)
 
 
 class TextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        # A traceback's last line is the exception's message, which may quote the value that failed
+        # (a pydantic or database error naming an SSN): scrubbed like every message.
+        return scrub(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return scrub(super().formatStack(stack_info))
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         fields = getattr(record, "fields", None)
@@ -86,6 +103,9 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # Werkzeug's own access log would duplicate ours (and print query strings).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # At DEBUG the MongoDB driver logs every command with its documents (names, e-mails, addresses, income):
+    # customer data has no place in logs, whatever LOG_LEVEL says.
+    logging.getLogger("pymongo").setLevel(max(root.level, logging.INFO))
 
 
 access_log = logging.getLogger("cargwin.access")

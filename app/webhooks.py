@@ -109,16 +109,39 @@ def _language_for_phone(phone: str) -> str:
     return sub.language if sub and sub.language in ("en", "ru") else "en"
 
 
+def twilio_signature_ok(auth_token: str, url: str, form: Any, signature: str | None) -> bool:
+    """Whether ``signature`` is Twilio's HMAC of this request (``url`` as Twilio called it, with or without
+    the default port, and every form value, repeated keys included).
+
+    The expected signatures are computed with Twilio's SDK and compared with ``hmac.compare_digest`` on
+    bytes: constant time whatever the header holds (a non-ASCII header is simply a mismatch).
+    """
+    from urllib.parse import urlsplit
+
+    from twilio.request_validator import RequestValidator, add_port, remove_port
+
+    if not signature:
+        return False
+    validator = RequestValidator(auth_token)
+    parsed = urlsplit(url)
+    given = signature.encode("utf-8", "replace")
+    matched = False
+    for variant in (remove_port(parsed), add_port(parsed)):
+        expected = validator.compute_signature(variant, form).encode()
+        matched |= hmac.compare_digest(expected, given)
+    return matched
+
+
 @webhooks_blueprint.post("/webhooks/twilio/sms")
 def twilio_sms() -> Response:
-    from twilio.request_validator import RequestValidator
     from twilio.twiml.messaging_response import MessagingResponse
 
     auth_token = current_app.config.get("TWILIO_AUTH_TOKEN")
     if not auth_token:
         abort(404)
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not RequestValidator(auth_token).validate(_public_url(), request.form.to_dict(), signature):
+    if not twilio_signature_ok(
+        auth_token, _public_url(), request.form, request.headers.get("X-Twilio-Signature")
+    ):
         log.warning("rejected an SMS webhook call with a bad Twilio signature")
         abort(403)
     phone = consent.normalise_phone(request.form.get("From"))
@@ -134,6 +157,11 @@ def twilio_sms() -> Response:
     return Response(str(twiml), mimetype="application/xml")
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a malformed update is ignored, never a 500."""
+    return value if isinstance(value, dict) else {}
+
+
 @webhooks_blueprint.post("/webhooks/telegram")
 def telegram() -> Response:
     secret = current_app.config.get("TELEGRAM_WEBHOOK_SECRET")
@@ -142,13 +170,23 @@ def telegram() -> Response:
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not hmac.compare_digest(given.encode(), str(secret).encode()):
         abort(403)
-    update: dict[str, Any] = request.get_json(silent=True) or {}
-    message = update.get("message") or update.get("edited_message") or {}
-    chat_id = (message.get("chat") or {}).get("id")
-    text = (message.get("text") or "").strip()
-    if chat_id is None or not text:
+    update = _mapping(request.get_json(silent=True))
+    message = _mapping(update.get("message")) or _mapping(update.get("edited_message"))
+    chat_id = _mapping(message.get("chat")).get("id")
+    text = message.get("text")
+    # Telegram sends integer chat ids and string texts; anything else is not an update we act on (and
+    # must not become a consent record for an address such as "{'$ne': 1}").
+    if (
+        isinstance(chat_id, bool)
+        or not isinstance(chat_id, int)
+        or not isinstance(text, str)
+        or not text.strip()
+    ):
         return jsonify({})
-    language = "ru" if str((message.get("from") or {}).get("language_code") or "").startswith("ru") else "en"
+    text = text.strip()
+    language = (
+        "ru" if str(_mapping(message.get("from")).get("language_code") or "").startswith("ru") else "en"
+    )
     command, _, argument = text.partition(" ")
     command = command.split("@", 1)[0].lower()  # "/stop@CargwinBot" in group chats
     if command == "/start" and argument.strip():

@@ -28,8 +28,8 @@ class DateFilter(BaseMongoEngineFilter):
 
     def validate(self, value: str) -> bool:
         try:
-            datetime.strptime(value.strip(), "%Y-%m-%d")
-        except ValueError:
+            self.clean(value)
+        except (ValueError, OverflowError):  # not a date, or a day at the edge of the calendar (9999-12-31)
             return False
         return True
 

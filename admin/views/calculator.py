@@ -29,6 +29,26 @@ CA_TIRE_FEE = Decimal("8.75")
 DEFAULT_DOC_FEE = Decimal(85)
 
 
+# The largest value each input may take: far above any real deal, far below what makes the decimal
+# arithmetic overflow (a typo such as "1e30" is answered with a message, not an error page).
+LIMITS = {
+    "msrp": Decimal(10_000_000),
+    "selling_price": Decimal(10_000_000),
+    "residual_percent": Decimal(100),
+    "money_factor": Decimal("0.1"),
+    "lease_apr": Decimal(100),
+    "term": Decimal(120),
+    "tax_rate": Decimal(100),
+    "doc_fee": Decimal(1_000_000),
+    "acquisition_fee": Decimal(1_000_000),
+    "cash_down": Decimal(10_000_000),
+    "rebates": Decimal(10_000_000),
+    "finance_apr": Decimal(100),
+    "finance_term": Decimal(120),
+    "finance_down": Decimal(10_000_000),
+}
+
+
 class BadInput(ValueError):
     pass
 
@@ -43,6 +63,11 @@ def _num(args: Mapping[str, Any], name: str, default: Decimal | None = None) -> 
         raise BadInput(f"{name} must be a number") from None
     if not value.is_finite():
         raise BadInput(f"{name} must be a number")
+    if value < 0:
+        raise BadInput(f"{name} must not be negative")
+    limit = LIMITS.get(name)
+    if limit is not None and value > limit:
+        raise BadInput(f"{name} must be at most {limit}")
     return value
 
 
@@ -55,6 +80,11 @@ def calculate(args: Mapping[str, Any]) -> Response:
         result = _calculate(args)
     except (BadInput, ValueError) as exc:
         response = jsonify({"detail": str(exc)})
+        response.status_code = 422
+        return response
+    except ArithmeticError:
+        # Decimal overflow or an impossible division on numbers within the limits: still the input's fault.
+        response = jsonify({"detail": "These numbers give no payment; check the term, rate and prices"})
         response.status_code = 422
         return response
     return jsonify(result)

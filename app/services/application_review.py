@@ -201,6 +201,9 @@ class ApprovalTerms:
     monthly_payment: Decimal
 
 
+MAX_AMOUNT = Decimal(10) ** 12
+
+
 def _decimal(value: Any, field: str) -> Decimal | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -212,6 +215,10 @@ def _decimal(value: Any, field: str) -> Decimal | None:
         raise ValidationFailed(f"{field} must be a number", field=field) from None
     if not number.is_finite():
         raise ValidationFailed(f"{field} must be a number", field=field)
+    if abs(number) >= MAX_AMOUNT:
+        # Far above any real term, rate or amount; below what the decimal context (28 digits) and Decimal128
+        # (34) can round and store, so "1e30" is a form error rather than an error page.
+        raise ValidationFailed(f"{field} is too large", field=field)
     return number
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import shutil
@@ -78,6 +79,13 @@ MIN_DESCRIPTION = 140
 MIN_PUBLISH_MSRP = Decimal(1000)
 MIN_PUBLISH_YEAR = 2015
 MAX_IMPORT_ROWS = 5000
+# Dates a lot can carry (publish at, offer ends): anything outside is a typo.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+# An XLSX file is a zip: its parts may unpack to at most this many bytes (a "zip bomb" of a few kilobytes
+# would otherwise fill the memory of the web process).
+MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
+MAX_NUMBER = Decimal(10) ** 12
+MIN_EXPONENT = -20
 
 # (from, to) → roles allowed. "deleted" can be reached from any status by an admin; leaving "sold" or
 # "deleted" is an admin correction back to the stored previous status (see ``restore``).
@@ -242,6 +250,12 @@ def _to_decimal(raw: Any) -> Decimal:
         raise ValueError("must be a number") from None
     if not number.is_finite():
         raise ValueError("must be a number")
+    # Far beyond any price, rate or count of a lot, and within what the decimal context (28 digits) can
+    # round and Decimal128 can store: "1e99999" or "1e-99999" is a form error, not an error page.
+    if abs(number) >= MAX_NUMBER:
+        raise ValueError("is too large")
+    if number and number.adjusted() < MIN_EXPONENT:
+        raise ValueError("is too small")
     return number
 
 
@@ -260,6 +274,9 @@ def parse_datetime(raw: Any) -> datetime:
             raise ValueError("must be a date and time (YYYY-MM-DD HH:MM)") from None
     else:
         raise ValueError("must be a date and time")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        # Year 9999 (a typo, or a spreadsheet's "never") cannot even be moved to UTC.
+        raise ValueError(f"must be a date between {MIN_YEAR} and {MAX_YEAR}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=PACIFIC)
     return value.astimezone(UTC)
@@ -1122,25 +1139,20 @@ def parse_table(filename: str, content: bytes) -> list[dict[str, Any]]:
     """Rows of a CSV or XLSX file as dicts keyed by normalised header names. Raises ``ValidationFailed``
     for an unknown type or an unreadable file."""
     name = (filename or "").lower()
+    # The header and at most one row more than allowed are read: import_lots refuses the file then, and a
+    # file of millions of rows is never held in memory.
+    limit = MAX_IMPORT_ROWS + 2
     if name.endswith(".csv"):
         try:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValidationFailed("The CSV file must be UTF-8 encoded") from None
-        reader = csv.reader(io.StringIO(text))
-        rows = list(reader)
-    elif name.endswith(".xlsx"):
-        import zipfile
-
-        from openpyxl import load_workbook
-
         try:
-            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-            raise ValidationFailed("The file is not a readable XLSX workbook") from None
-        sheet = workbook.worksheets[0]
-        rows = [list(row) for row in sheet.iter_rows(values_only=True)]
-        workbook.close()
+            rows = list(itertools.islice(csv.reader(io.StringIO(text)), limit))
+        except csv.Error as exc:
+            raise ValidationFailed(f"The CSV file cannot be read: {exc}") from None
+    elif name.endswith(".xlsx"):
+        rows = _xlsx_rows(content, limit)
     else:
         raise ValidationFailed("Upload a .csv or .xlsx file")
     if not rows:
@@ -1153,6 +1165,35 @@ def parse_table(filename: str, content: bytes) -> list[dict[str, Any]]:
             continue
         result.append({h: cell for h, cell in zip(headers, row, strict=False) if h})
     return result
+
+
+def _xlsx_rows(content: bytes, limit: int) -> list[list[Any]]:
+    """The first ``limit`` rows of the first sheet. Any damage to the file (not a zip, a missing part,
+    broken XML, a zip bomb) is the uploader's mistake and answered with ``ValidationFailed``."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    unreadable = ValidationFailed("The file is not a readable XLSX workbook")
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED_BYTES:
+                raise ValidationFailed("The XLSX workbook is too large once unpacked")
+    except zipfile.BadZipFile:
+        raise unreadable from None
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        try:
+            if not workbook.worksheets:
+                raise unreadable
+            sheet = workbook.worksheets[0]
+            return [list(row) for row in itertools.islice(sheet.iter_rows(values_only=True), limit)]
+        finally:
+            workbook.close()
+    except ValidationFailed:
+        raise
+    except Exception:  # noqa: BLE001 - openpyxl and its XML parsers raise many types for a damaged file
+        raise unreadable from None
 
 
 def import_lots(rows: list[dict[str, Any]], *, actor: audit.Actor) -> ImportReport:

@@ -8,7 +8,8 @@ every staff account, recovery codes, an admin reset of someone's second factor, 
   code is accepted for the current step and one step either side (clock drift), and never twice: the last
   accepted step is stored and only later steps pass, with an atomic conditional update.
 * **Enrolment**: the first sign-in of an account without a second factor shows a QR code rendered on the
-  server (segno, inline SVG: no third-party service sees the secret) and asks for a first code.
+  server (segno, inline SVG: no third-party service sees the secret) and asks for a first code. The secret
+  lives in that sign-in session only (sealed) until the code confirms it; then it is stored on the account.
 * **Recovery codes**: ten single-use codes of 80 random bits, shown once, stored as SHA-256 hashes.
 * **Sessions**: :func:`session_problem` applies the idle and absolute limits
   (``STAFF_SESSION_IDLE_MINUTES``, ``STAFF_SESSION_MAX_HOURS``).
@@ -27,7 +28,7 @@ import pyotp
 import segno
 from mongoengine import Q
 
-from app.errors import NotFound, PermissionDenied, RuleViolation
+from app.errors import NotFound, PermissionDenied
 from app.models import User
 from app.models.base import as_utc, parse_object_id, utcnow
 from app.pii import DecryptionError, get_cipher
@@ -105,19 +106,30 @@ def secret_of(user: User) -> str | None:
         return None
 
 
-def pending_secret(user: User) -> str:
-    """The secret being enrolled (created on first call, kept across page reloads until confirmed)."""
-    if is_enrolled(user):
-        raise RuleViolation("Two-factor authentication is already set up")
-    secret = secret_of(user)
-    if secret is None:
-        secret = pyotp.random_base32()
-        User.objects(pk=user.pk).update_one(
-            set__mfa_secret_encrypted=get_cipher().encrypt(secret, SECRET_PURPOSE),
-            unset__mfa_enrolled_at=True,
-        )
-        user.reload()
-    return secret
+def new_enrolment_secret() -> str:
+    """A fresh TOTP secret for one enrolment attempt.
+
+    It belongs to the sign-in session that asked for it (kept there sealed, see :func:`seal_secret`) and is
+    written to the account only when that session confirms it with a code. A secret stored on the account
+    before confirmation would be shown to every session at the enrolment step, so someone who knew only the
+    password could read it first and hold the second factor the real owner then enrols with.
+    """
+    return pyotp.random_base32()
+
+
+def seal_secret(secret: str) -> str:
+    """The secret encrypted with the PII key ring, to keep in the (signed, not encrypted) session cookie."""
+    return get_cipher().encrypt(secret, SECRET_PURPOSE)
+
+
+def open_secret(sealed: str | None) -> str | None:
+    """The secret :func:`seal_secret` sealed, or None when it is missing or does not decrypt."""
+    if not sealed:
+        return None
+    try:
+        return get_cipher().decrypt(sealed, SECRET_PURPOSE)
+    except DecryptionError:
+        return None
 
 
 def provisioning_uri(user: User, secret: str) -> str:
@@ -166,19 +178,26 @@ def _new_recovery_codes() -> list[str]:
     return codes
 
 
-def confirm_enrolment(user: User, code: str, *, now: datetime | None = None) -> list[str] | None:
-    """Finish enrolment with a first valid code: returns the recovery codes (shown once), or None."""
+def confirm_enrolment(
+    user: User, code: str, secret: str | None, *, now: datetime | None = None
+) -> list[str] | None:
+    """Finish enrolment with the session's ``secret`` and a first valid code: stores the secret and returns
+    the recovery codes (shown once), or None (wrong code, no secret, or the account enrolled meanwhile)."""
     now = now or utcnow()
-    secret = secret_of(user)
-    if secret is None or is_enrolled(user):
+    if not secret or is_enrolled(user):
         return None
     if not _accept_totp(user, secret, code, now):
         return None
     codes = _new_recovery_codes()
-    User.objects(pk=user.pk).update_one(
-        set__mfa_enrolled_at=now, set__mfa_recovery_code_hashes=[_hash_code(c) for c in codes]
+    # Conditional: of two sessions enrolling at once, only the first to confirm sets the factor.
+    stored = User.objects(pk=user.pk, mfa_enrolled_at=None).update_one(
+        set__mfa_secret_encrypted=seal_secret(secret),
+        set__mfa_enrolled_at=now,
+        set__mfa_recovery_code_hashes=[_hash_code(c) for c in codes],
     )
     user.reload()
+    if not stored:
+        return None
     audit.record("mfa_enrolled", "auth", user.pk, actor=audit.actor_for(user))
     return codes
 

@@ -67,8 +67,16 @@ def create_user(
     return user
 
 
+def _require_admin(actor: audit.Actor, what: str) -> None:
+    """Managing accounts is for admins (business rules §10), checked here as well as in the back office, so
+    that no other caller of these functions can skip it."""
+    if actor.role != "admin":
+        raise PermissionDenied(f"Only admins can {what}")
+
+
 def set_role(user: User, role: str, *, actor: audit.Actor) -> User:
     """Change a role. Admins cannot change their own role, and the last active admin stays an admin."""
+    _require_admin(actor, "change roles")
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
     if actor.id == str(user.pk):
@@ -88,6 +96,7 @@ def set_role(user: User, role: str, *, actor: audit.Actor) -> User:
 def deactivate(user: User, *, actor: audit.Actor) -> User:
     """Deactivate an account: its back-office sessions end and its API tokens stop working at once
     (every API request re-reads ``is_active``)."""
+    _require_admin(actor, "deactivate accounts")
     if actor.id == str(user.pk):
         raise PermissionDenied("You cannot deactivate your own account")
     if not user.is_active:
@@ -104,6 +113,7 @@ def deactivate(user: User, *, actor: audit.Actor) -> User:
 
 
 def reactivate(user: User, *, actor: audit.Actor) -> User:
+    _require_admin(actor, "reactivate accounts")
     if user.is_active:
         return user
     User.objects(pk=user.pk).update_one(
@@ -115,6 +125,7 @@ def reactivate(user: User, *, actor: audit.Actor) -> User:
 
 
 def set_password(user: User, password: str, *, actor: audit.Actor) -> User:
+    _require_admin(actor, "reset passwords")
     validate_password(password)
     User.objects(pk=user.pk).update_one(
         set__password_hash=hash_password(password),
