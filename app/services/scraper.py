@@ -44,7 +44,7 @@ from app.integrations.autobandit import (
 from app.models import Lot, ScrapedOffer, ScrapeRun
 from app.models.base import as_utc, parse_object_id, utcnow
 from app.models.lot import CompetitorPrice
-from app.services import audit
+from app.services import audit, catalog
 from app.tasks import JOBS
 
 log = logging.getLogger(__name__)
@@ -377,7 +377,7 @@ def apply_offers(
             except NotUniqueError:
                 existing = ScrapedOffer.objects(external_id=offer.external_id).first()
         if existing is not None:
-            # A full save, not update(set__...): MongoEngine's update refuses money fields' Decimal128.
+            # A full save, so every field is validated as on insert.
             for name, value in values.items():
                 setattr(existing, name, value)
             if existing.status != "draft_created":
@@ -422,6 +422,9 @@ def apply_offers(
                     ),
                     reason=f"competitor scraper run {run.pk}",
                 )
+    if updated_lots:
+        # Conditional updates skip the save signal the catalogue cache listens to.
+        catalog.invalidate()
     return {"matched": matched, "unmatched": unmatched, "lots_updated": len(updated_lots)}
 
 

@@ -68,6 +68,15 @@ def test_a_run_reads_the_deals_and_updates_matching_lots(app, competitor, editor
     assert ScrapedOffer.objects(status="unmatched").count() == DEALS - 2
     # The comparison change is audited on the lot, by the system.
     assert AuditLog.objects(resource_id=str(elantra.pk), action="update", actor_id="system").count() == 1
+
+
+def test_the_public_car_page_shows_the_new_comparison_at_once(app, client, competitor, editor):
+    elantra = make_lot(make="Hyundai", model="Elantra", year=2025, trim="SEL")
+    before = client.get(f"/api/cars/{elantra.slug}").get_json()
+    assert before["competitor_prices"] == {}
+    scrape(editor)
+    after = client.get(f"/api/cars/{elantra.slug}").get_json()  # no wait for the cache to expire
+    assert after["competitor_prices"]["autobandit"]["monthly"] == 173
     # Polite: robots.txt first, our user agent, every page once.
     assert competitor.hits[0] == "/robots.txt"
     assert competitor.hits.count("/deals") == 1
