@@ -106,6 +106,7 @@ def build_prefix(base: Path, upstream: str, *, debian_http_defaults: bool = Fals
     text = text.replace("/var/www/cargwin", str(root / "site"))
     text = text.replace("/var/www/letsencrypt", str(root / "acme"))
     text = text.replace("/var/lib/cargwin", str(root / "state"))
+    text = text.replace("/var/log/nginx/access.log", str(base / "access.log"))
     text = re.sub(r"listen 80\b", f"listen 127.0.0.1:{http_port}", text)
     text = re.sub(r"listen 443\b", f"listen 127.0.0.1:{https_port}", text)
     text = text.replace("listen 127.0.0.1:8081", f"listen 127.0.0.1:{status_port}")
@@ -459,3 +460,24 @@ def test_local_status_endpoint(running: Running) -> None:
     assert response.status == 200
     assert response.read() == b"ok\n"
     connection.close()
+
+
+def test_access_log_keeps_tokens_out(running: Running) -> None:
+    running.request("/auth/verify?token=MAGICSECRET123")
+    running.request("/preview/PREVIEWSECRET456")
+    running.request("/api/preview/PREVIEWSECRET789", headers={"Referer": "https://x/preview/REFERERSECRET"})
+    running.request("/unsubscribe/UNSUBSECRET000")
+    log = running.site.prefix / "access.log"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "unsubscribe" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    text = log.read_text()
+    assert "/auth/verify" in text and "/unsubscribe/[token]" in text and "/api/preview/[token]" in text
+    for secret in (
+        "MAGICSECRET123",
+        "PREVIEWSECRET456",
+        "PREVIEWSECRET789",
+        "REFERERSECRET",
+        "UNSUBSECRET000",
+    ):
+        assert secret not in text, secret
