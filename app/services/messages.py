@@ -183,40 +183,30 @@ def _reservation_payload(reservation: Reservation) -> dict[str, Any]:
     }
 
 
-def reservation_created(reservation: Reservation | Any) -> list[Notification]:
-    """ "Your price for the {title} is reserved until {expires} (Pacific Time)." (§8.1)."""
+def _reservation_message(reservation: Reservation | Any, template: str) -> list[Notification]:
     reservation = _load(Reservation, reservation)
     return _send_to_user(
         reservation.user,
-        template="reservation_created",
-        event=f"reservation_created:{reservation.pk}",
+        template=template,
+        event=f"{template}:{reservation.pk}",
         payload=_reservation_payload(reservation),
         lot=reservation.lot.pk,
     )
+
+
+def reservation_created(reservation: Reservation | Any) -> list[Notification]:
+    """ "Your price for the {title} is reserved until {expires} (Pacific Time)." (§8.1)."""
+    return _reservation_message(reservation, "reservation_created")
 
 
 def reservation_expired(reservation: Reservation | Any) -> list[Notification]:
     """ "Your price reservation for the {title} has expired..." (§8.1, §4.1)."""
-    reservation = _load(Reservation, reservation)
-    return _send_to_user(
-        reservation.user,
-        template="reservation_expired",
-        event=f"reservation_expired:{reservation.pk}",
-        payload=_reservation_payload(reservation),
-        lot=reservation.lot.pk,
-    )
+    return _reservation_message(reservation, "reservation_expired")
 
 
 def reservation_cancelled(reservation: Reservation | Any) -> list[Notification]:
     """The lot was sold to someone else and this hold was cancelled (§2.5, CHOICE wording)."""
-    reservation = _load(Reservation, reservation)
-    return _send_to_user(
-        reservation.user,
-        template="reservation_cancelled",
-        event=f"reservation_cancelled:{reservation.pk}",
-        payload=_reservation_payload(reservation),
-        lot=reservation.lot.pk,
-    )
+    return _reservation_message(reservation, "reservation_cancelled")
 
 
 # ------------------------------------------------------------------------------------------------ sign-in

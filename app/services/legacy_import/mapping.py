@@ -202,42 +202,28 @@ class ImportContext:
 
     # -- references -------------------------------------------------------------------------------------
 
-    def user(self, value: Any, what: str = "user_id") -> ObjectId:
+    def _resolve(self, value: Any, what: str, kind: str, found_by_id: dict, skipped: dict) -> Any:
+        """The imported target of a legacy reference, or ``Skip`` saying why there is none."""
         legacy = v.legacy_id(value)
         if legacy is None:
             raise Skip(f"no {what}")
-        # Every reference is str(_id): try the ObjectId form first, then the raw string (the OAuth user).
-        found = self.user_ids.get(legacy)
+        found = found_by_id.get(legacy)
         if found is not None:
             return found
-        reason = self.skipped_users.get(legacy)
+        reason = skipped.get(legacy)
         if reason:
             raise Skip(f"{what} {legacy} was not imported ({reason})")
-        raise Skip(f"{what} {legacy} matches no user in the dump")
+        raise Skip(f"{what} {legacy} matches no {kind} in the dump")
+
+    def user(self, value: Any, what: str = "user_id") -> ObjectId:
+        # Every reference is str(_id): the ObjectId form and the raw string (the OAuth user) are both keys.
+        return self._resolve(value, what, "user", self.user_ids, self.skipped_users)
 
     def lot(self, value: Any, what: str = "lot_id") -> LotRef:
-        legacy = v.legacy_id(value)
-        if legacy is None:
-            raise Skip(f"no {what}")
-        found = self.lots.get(legacy)
-        if found is not None:
-            return found
-        reason = self.skipped_lots.get(legacy)
-        if reason:
-            raise Skip(f"{what} {legacy} was not imported ({reason})")
-        raise Skip(f"{what} {legacy} matches no lot in the dump")
+        return self._resolve(value, what, "lot", self.lots, self.skipped_lots)
 
     def application(self, value: Any, what: str = "application_id") -> AppRef:
-        legacy = v.legacy_id(value)
-        if legacy is None:
-            raise Skip(f"no {what}")
-        found = self.applications.get(legacy)
-        if found is not None:
-            return found
-        reason = self.skipped_applications.get(legacy)
-        if reason:
-            raise Skip(f"{what} {legacy} was not imported ({reason})")
-        raise Skip(f"{what} {legacy} matches no application in the dump")
+        return self._resolve(value, what, "application", self.applications, self.skipped_applications)
 
     def staff_id(self, email: Any) -> ObjectId | None:
         raw = v.text(email)
