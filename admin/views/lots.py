@@ -5,6 +5,7 @@ and restoring are admin-only. Every rule lives in ``app.services.lots`` / ``app.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -273,17 +274,25 @@ class LotView(SecureModelView):
             except DomainError as exc:
                 flash(f"{storage.filename}: {exc.detail}", "error")
 
-    def create_model(self, form: Any) -> Any:
+    def _save(self, form: Any, save: Callable[[dict[str, Any]], Any]) -> Any:
+        """Run a lot service save with the form's data; errors go back onto the form. Returns the lot or None."""
         try:
-            lot = lots.create_lot(self.form_data(form), actor=current_actor())
+            lot = save(self.form_data(form))
         except LotInvalid as exc:
             self.apply_errors(form, exc.errors)
-            return False
+            return None
         except DomainError as exc:
             flash(exc.detail, "error")
-            return False
+            return None
         self._upload_new_images(lot.pk)
+        return lot
+
+    def create_model(self, form: Any) -> Any:
+        lot = self._save(form, lambda data: lots.create_lot(data, actor=current_actor()))
+        if lot is None:
+            return False
         if "_publish" in request.form:
+            # The lot exists now: a refusal to publish is shown on its edit page, where it stays a draft.
             try:
                 lots.publish(lot.pk, actor=current_actor())
                 flash("The lot is published.", "success")
@@ -292,15 +301,8 @@ class LotView(SecureModelView):
         return lot
 
     def update_model(self, form: Any, model: Any) -> bool:
-        try:
-            lots.update_lot(model.pk, self.form_data(form), actor=current_actor())
-        except LotInvalid as exc:
-            self.apply_errors(form, exc.errors)
+        if self._save(form, lambda data: lots.update_lot(model.pk, data, actor=current_actor())) is None:
             return False
-        except DomainError as exc:
-            flash(exc.detail, "error")
-            return False
-        self._upload_new_images(model.pk)
         if "_publish" in request.form:
             try:
                 lots.publish(model.pk, actor=current_actor())

@@ -318,11 +318,17 @@ def mongo_doc(document: Document) -> dict[str, Any]:
 # Users
 
 
-def map_user(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
-    notes: list[tuple[str, str]] = []
+def _legacy_id(raw: dict[str, Any]) -> str:
+    """The row's old id as text; a row without one cannot be imported (or found again on a second run)."""
     legacy = v.legacy_id(raw.get("_id"))
     if legacy is None:
         raise Skip("no _id")
+    return legacy
+
+
+def map_user(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
+    notes: list[tuple[str, str]] = []
+    legacy = _legacy_id(raw)
     created, updated = _times(raw, ctx.now)
     oid = v.object_id_for("users", raw.get("_id"), created)
     assert oid is not None
@@ -650,9 +656,7 @@ def lot_object_id(raw: dict[str, Any], now: datetime) -> ObjectId | None:
 
 def map_lot(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
     notes: list[tuple[str, str]] = []
-    legacy = v.legacy_id(raw.get("_id"))
-    if legacy is None:
-        raise Skip("no _id")
+    legacy = _legacy_id(raw)
     created, updated = _times(raw, ctx.now)
     oid = lot_object_id(raw, ctx.now)
     assert oid is not None
@@ -895,9 +899,7 @@ def _trade_in(raw: Any, notes: list[tuple[str, str]]) -> TradeIn | None:
 
 def map_application(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
     notes: list[tuple[str, str]] = []
-    legacy = v.legacy_id(raw.get("_id"))
-    if legacy is None:
-        raise Skip("no _id")
+    legacy = _legacy_id(raw)
     created, updated = _times(raw, ctx.now)
     oid = v.object_id_for("applications", raw.get("_id"), created)
     assert oid is not None
@@ -1022,9 +1024,7 @@ def map_application(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
 
 def map_reservation(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
     notes: list[tuple[str, str]] = []
-    legacy = v.legacy_id(raw.get("_id"))
-    if legacy is None:
-        raise Skip("no _id")
+    legacy = _legacy_id(raw)
     created, updated = _times(raw, ctx.now)
     oid = v.object_id_for("reservations", raw.get("_id"), created)
     user_id = ctx.user(raw.get("user_id"))
@@ -1075,9 +1075,7 @@ def map_reservation(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
 
 def map_subscription(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
     notes: list[tuple[str, str]] = []
-    legacy = v.legacy_id(raw.get("_id"))
-    if legacy is None:
-        raise Skip("no _id")
+    legacy = _legacy_id(raw)
     created, updated = _times(raw, ctx.now)
     oid = v.object_id_for("subscriptions", raw.get("_id"), created)
     user_id = ctx.user(raw.get("user_id"))
@@ -1141,9 +1139,7 @@ def appointment_time(value: Any) -> str | None:
 
 def map_appointment(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
     notes: list[tuple[str, str]] = []
-    legacy = v.legacy_id(raw.get("_id"))
-    if legacy is None:
-        raise Skip("no _id")
+    legacy = _legacy_id(raw)
     created, updated = _times(raw, ctx.now)
     oid = v.object_id_for("appointments", raw.get("_id"), created)
     application = ctx.application(raw.get("application_id"))
@@ -1187,9 +1183,7 @@ def map_appointment(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
 def map_audit_log(raw: dict[str, Any], ctx: ImportContext) -> Mapped:
     """The old entries, as they are (A6): history, not replayed. Only the field names follow ours."""
     notes: list[tuple[str, str]] = []
-    legacy = v.legacy_id(raw.get("_id"))
-    if legacy is None:
-        raise Skip("no _id")
+    _legacy_id(raw)  # rows without an id are skipped like everywhere else
     timestamp = v.moment(raw.get("timestamp")) or _created(raw)
     if timestamp is None:
         raise Skip("no timestamp")
